@@ -1,0 +1,18 @@
+//! fused-core: the pure-Rust heart of fused-rs.
+//!
+//! No pyo3, no async runtime in the public API. Everything here is shared by the
+//! Python SDK (through `fused-py`) and, later, the HTTP server, so that both apply
+//! exactly the same rules.
+//!
+//! * [`tiles`]: Web Mercator tile math, mercantile-compatible.
+//! * [`params`]: parameter type specs and the string -> value conversion rules.
+//! * [`package`]: the UDF package model (meta.json, folder, zip), read and written.
+//! * [`duration`]: `cache_max_age` strings such as `"30m"`.
+
+pub mod duration;
+pub mod error;
+pub mod package;
+pub mod params;
+pub mod tiles;
+
+pub use error::{Error, Result};

@@ -1,0 +1,29 @@
+//! `fused._native`: thin PyO3 bindings over fused-core. Converts types and maps
+//! errors; no logic of its own. Rust work runs with the GIL released where it
+//! does not touch Python objects.
+
+use pyo3::prelude::*;
+
+mod error;
+mod package;
+mod params;
+mod tiles;
+
+use error::PyFusedResult;
+
+/// Parse a `cache_max_age` value ("10s", "30m", "48h", "90d" or whole seconds) into seconds.
+#[pyfunction]
+fn parse_max_age(value: &str) -> PyFusedResult<u64> {
+    Ok(fused_core::duration::parse_max_age(value)?)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(parse_max_age, m)?)?;
+    error::register(m)?;
+    tiles::register(m)?;
+    params::register(m)?;
+    package::register(m)?;
+    Ok(())
+}
