@@ -1,5 +1,25 @@
-"""fused: the UDF platform API on a Rust core (fused-rs)."""
+"""fused: write Python functions (UDFs) once, run them locally or on a server, tile by tile.
 
+The public API mirrors the `fused` package: `@fused.udf`, `fused.load`, `fused.run`,
+`fused.types`, `fused.tiles`, `fused.options`. The work that is not Python object
+handling (tile math, parameter rules, UDF packages) is done in Rust (`fused._native`).
+"""
+
+from fused import tiles, types
+from fused._load import load
 from fused._native import __version__
+from fused._options import options
+from fused._run import run
+from fused._udf import Header, Udf, udf
 
-__all__ = ["__version__"]
+__all__ = [
+    "Header",
+    "Udf",
+    "__version__",
+    "load",
+    "options",
+    "run",
+    "tiles",
+    "types",
+    "udf",
+]

@@ -1,0 +1,45 @@
+# fused-rs: `make run` builds, installs and runs the quickstart; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# One target dir for cargo test, maturin and clippy, so nothing is compiled twice.
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+
+.PHONY: run test build lint fmt bench clean
+
+$(VENV)/.deps: requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Builds the Rust extension (release) and installs the package with runtime + test deps.
+build: $(VENV)/.deps
+	$(VENV)/bin/maturin develop --release --extras test
+
+run: build
+	$(PY) examples/quickstart.py
+
+test: build
+	cargo test --release -p fused-core
+	$(PY) -m pytest
+	$(VENV)/bin/ruff check python tests bench examples/quickstart.py
+	cargo fmt --all -- --check
+
+lint: build
+	cargo clippy --release -p fused-core -p fused-py -- -D warnings
+	$(VENV)/bin/ruff check python tests bench examples/quickstart.py
+	$(VENV)/bin/ruff format --check python tests bench
+	cargo fmt --all -- --check
+
+fmt:
+	cargo fmt --all
+	$(VENV)/bin/ruff format python tests bench
+
+bench: build
+	$(PY) bench/bench_tiles.py
+	$(PY) bench/bench_run.py
+
+clean:
+	rm -rf $(VENV) target python/fused/_native*.so

@@ -1,0 +1,344 @@
+"""Executing UDF code: compile once per code hash, run as a module in a fresh namespace.
+
+A `Prepared` UDF holds the compiled code objects and everything derived from the
+entrypoint's signature, cached by (code, headers, entrypoint). Each run executes the
+module body in a fresh namespace with `fused` injected, header modules importable by name
+(only while it runs), stdout/stderr captured and echoed, and errors turned into
+`fused.types.UdfRuntimeError` with the line number in the UDF code.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import importlib.abc
+import importlib.util
+import inspect
+import linecache
+import sys
+import threading
+import traceback
+import types
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from fused import _coerce
+from fused._udf import Header, UdfParameter, _load_state
+from fused.types import UdfRuntimeError
+
+if TYPE_CHECKING:
+    from fused._udf import Udf
+
+__all__ = ["Prepared", "execute", "header_module", "module_namespace", "prepare"]
+
+_MISSING = object()
+
+
+def _filename(kind: str, name: str, code: str) -> str:
+    digest = hashlib.sha1(code.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"<fused {kind} {name} {digest}>"
+
+
+def _register_source(filename: str, code: str) -> None:
+    # mtime None: linecache.checkcache keeps the entry, so tracebacks and inspect show lines.
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+
+
+def _compile(code: str, filename: str, udf_name: str) -> types.CodeType:
+    try:
+        return compile(code, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise UdfRuntimeError(
+            f"SyntaxError in UDF {udf_name!r} at line {exc.lineno}: {exc.msg}",
+            exception_class="SyntaxError",
+            errormsg=str(exc.msg),
+            lineno=exc.lineno,
+            traceback="".join(traceback.format_exception_only(type(exc), exc)),
+        ) from None
+
+
+class _HeaderFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves a running UDF's header modules (`import utils`) from its package."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def active(self) -> list[dict[str, tuple[types.CodeType, str]]]:
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        stack = getattr(self._local, "stack", None)
+        if stack and fullname in stack[-1]:
+            return importlib.util.spec_from_loader(fullname, self, origin=stack[-1][fullname][1])
+        return None
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        code, filename = self.active()[-1][module.__name__]
+        module.__file__ = filename
+        module.__dict__.setdefault("fused", sys.modules["fused"])
+        exec(code, module.__dict__)
+
+
+_finder = _HeaderFinder()
+sys.meta_path.insert(0, _finder)
+
+
+class _HeadersInstalled:
+    """Context: the UDF's headers are importable by name; afterwards sys.modules is as before."""
+
+    __slots__ = ("headers", "saved")
+
+    def __init__(self, headers: dict[str, tuple[types.CodeType, str]]) -> None:
+        self.headers = headers
+        self.saved: dict[str, Any] = {}
+
+    def __enter__(self) -> None:
+        for name in self.headers:
+            self.saved[name] = sys.modules.pop(name, _MISSING)
+        _finder.active().append(self.headers)
+
+    def __exit__(self, *exc: Any) -> None:
+        _finder.active().pop()
+        for name, previous in self.saved.items():
+            sys.modules.pop(name, None)
+            if previous is not _MISSING:
+                sys.modules[name] = previous
+
+
+class _Tee:
+    """Echoes writes to the stream it replaces and keeps a copy."""
+
+    __slots__ = ("stream", "parts")
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        if self.stream is not None:
+            self.stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            self.stream.flush()
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+class Prepared:
+    """A UDF's code compiled once, with its resolved entrypoint and signature."""
+
+    def __init__(self, udf: Udf) -> None:
+        self.name = udf.name
+        self.filename = _filename("udf", udf.name, udf.code)
+        _register_source(self.filename, udf.code)
+        self.code = _compile(udf.code, self.filename, udf.name)
+        self.headers: dict[str, tuple[types.CodeType, str]] = {}
+        self.header_files: set[str] = set()
+        for header in udf.headers:
+            filename = _filename("header", header.module_name, header.source_code)
+            _register_source(filename, header.source_code)
+            code = _compile(header.source_code, filename, f"{udf.name}/{header.source_file}")
+            self.headers[header.module_name] = (code, filename)
+            self.header_files.add(filename)
+        self.module_name = f"fused_udf_{udf.name}"
+        # Discovery run: execute the module once to find the entrypoint and its signature.
+        self.namespace, decorated = self._exec_module()
+        self.entrypoint = _resolve_entrypoint(udf, self.namespace, decorated)
+        func = _unwrap(self.namespace[self.entrypoint])
+        self.decorator_config: dict[str, Any] = getattr(func, "__fused_udf__", None) or {}
+        signature = inspect.signature(func)
+        specs = _coerce.param_specs(func)
+        self.parameters: dict[str, UdfParameter] = {}
+        self.var_keyword = False
+        self.required: list[str] = []
+        for p in signature.parameters.values():
+            if p.kind is p.VAR_KEYWORD:
+                self.var_keyword = True
+                continue
+            if p.kind is p.VAR_POSITIONAL:
+                continue
+            default = None if p.default is p.empty else p.default
+            self.parameters[p.name] = UdfParameter(
+                p.name, p.annotation, default, specs.get(p.name, "any")
+            )
+            if p.default is p.empty:
+                self.required.append(p.name)
+        self.param_names = list(self.parameters)
+
+    def _exec_module(self) -> tuple[dict[str, Any], list[Callable[..., Any]]]:
+        namespace: dict[str, Any] = {
+            "__name__": self.module_name,
+            "__file__": self.filename,
+            "__builtins__": builtins,
+            "fused": sys.modules["fused"],
+        }
+        frames = _load_state.frames
+        frames.append([])
+        try:
+            if self.headers:
+                with _HeadersInstalled(self.headers):
+                    exec(self.code, namespace)
+            else:
+                exec(self.code, namespace)
+        except Exception as exc:
+            raise self.runtime_error(exc, "", "") from _trim(exc, self._user_files())
+        finally:
+            decorated = frames.pop()
+        return namespace, decorated
+
+    def _user_files(self) -> set[str]:
+        return {self.filename} | self.header_files
+
+    def runtime_error(self, exc: BaseException, stdout: str, stderr: str) -> UdfRuntimeError:
+        user = self._user_files()
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in user]
+        lineno = next((f.lineno for f in reversed(frames) if f.filename == self.filename), None)
+        if lineno is None and frames:
+            lineno = frames[-1].lineno
+        text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames))
+        text += "".join(traceback.format_exception_only(type(exc), exc))
+        cls = type(exc).__name__
+        where = f" at line {lineno}" if lineno is not None else ""
+        return UdfRuntimeError(
+            f"UDF {self.name!r} raised {cls}{where}: {exc}",
+            exception_class=cls,
+            errormsg=str(exc),
+            lineno=lineno,
+            traceback=text,
+            stdout=stdout,
+            stderr=stderr,
+        )
+
+    def call(self, kwargs: dict[str, Any]) -> Any:
+        """Run the module in a fresh namespace and call the entrypoint with `kwargs`."""
+        namespace: dict[str, Any] = {
+            "__name__": self.module_name,
+            "__file__": self.filename,
+            "__builtins__": builtins,
+            "fused": sys.modules["fused"],
+        }
+        installed = _HeadersInstalled(self.headers) if self.headers else None
+        out, err = sys.stdout, sys.stderr
+        tee_out, tee_err = _Tee(out), _Tee(err)
+        frames = _load_state.frames
+        sys.stdout, sys.stderr = tee_out, tee_err
+        try:
+            if installed is not None:
+                installed.__enter__()
+            frames.append([])
+            try:
+                exec(self.code, namespace)
+            finally:
+                frames.pop()
+            func = _unwrap(namespace[self.entrypoint])
+            return func(**kwargs)
+        except Exception as exc:
+            raise self.runtime_error(
+                exc, tee_out.getvalue(), tee_err.getvalue()
+            ) from _trim(exc, self._user_files())
+        finally:
+            sys.stdout, sys.stderr = out, err
+            if installed is not None:
+                installed.__exit__()
+
+
+def _trim(exc: BaseException, user_files: set[str]) -> BaseException:
+    """Drop the leading fused-internal frames from `exc`'s traceback."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename not in user_files:
+        tb = tb.tb_next
+    if tb is not None:
+        exc.__traceback__ = tb
+    return exc
+
+
+def _unwrap(obj: Any) -> Callable[..., Any]:
+    wrapped = getattr(obj, "__wrapped__", None)
+    if wrapped is not None and type(obj).__name__ == "Udf":
+        return wrapped
+    return obj
+
+
+def _resolve_entrypoint(
+    udf: Udf, namespace: dict[str, Any], decorated: list[Callable[..., Any]]
+) -> str:
+    """The meta.json entrypoint, else the single decorated function, else the function
+    named `udf`, else the last decorated function."""
+    if udf.entrypoint:
+        if not callable(namespace.get(udf.entrypoint)):
+            raise ValueError(
+                f"UDF {udf.name!r}: entrypoint {udf.entrypoint!r} is not a function in its code"
+            )
+        return udf.entrypoint
+    names = [f.__name__ for f in decorated if namespace.get(f.__name__) is f]
+    if len(names) == 1:
+        return names[0]
+    if callable(namespace.get("udf")):
+        return "udf"
+    if names:
+        return names[-1]
+    raise ValueError(
+        f"UDF {udf.name!r}: no entrypoint found: decorate a function with @fused.udf "
+        "or name it `udf`"
+    )
+
+
+_prepared: dict[tuple[str, tuple[Header, ...], Optional[str]], Prepared] = {}
+_prepared_lock = threading.Lock()
+
+
+def prepare(udf: Udf) -> Prepared:
+    """The compiled form of `udf`, built once per (code, headers, entrypoint)."""
+    key = (udf.code, tuple(udf.headers), udf.entrypoint)
+    prepared = _prepared.get(key)
+    if prepared is None:
+        with _prepared_lock:
+            prepared = _prepared.get(key)
+            if prepared is None:
+                prepared = Prepared(udf)
+                _prepared[key] = prepared
+        if udf.__dict__.get("_module") is None:
+            udf._module = prepared.namespace
+    return prepared
+
+
+def module_namespace(udf: Udf) -> dict[str, Any]:
+    """The UDF module's globals (for `loaded_udf.helper(...)`)."""
+    if udf.__dict__.get("_module") is None:
+        udf._module = prepare(udf).namespace
+    return udf._module  # type: ignore[return-value]
+
+
+def header_module(udf: Udf, header: Header) -> types.ModuleType:
+    """A header module of `udf`, executed once and cached on the UDF (`udf.utils`)."""
+    cache = udf.__dict__.setdefault("_header_modules", {})
+    module = cache.get(header.module_name)
+    if module is None:
+        prepared = prepare(udf)
+        code, filename = prepared.headers[header.module_name]
+        module = types.ModuleType(header.module_name)
+        module.__file__ = filename
+        module.__dict__["fused"] = sys.modules["fused"]
+        with _HeadersInstalled(prepared.headers):
+            try:
+                exec(code, module.__dict__)
+            except Exception as exc:
+                raise prepared.runtime_error(exc, "", "") from _trim(exc, prepared.header_files)
+        cache[header.module_name] = module
+    return module
+
+
+def execute(prepared: Prepared, kwargs: dict[str, Any]) -> Any:
+    return prepared.call(kwargs)

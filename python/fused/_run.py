@@ -1,0 +1,125 @@
+"""`fused.run`: pick the engine, find the tile, bind and convert parameters, run."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+from fused import _coerce
+from fused._execute import header_module, module_namespace, prepare
+from fused._options import options
+from fused._tile import extract_tile, shape_tile
+from fused._udf import Udf, parse_cache_max_age
+
+__all__ = ["header_module", "module_namespace", "prepare", "run"]
+
+ENGINES = ("local", "remote")
+
+
+def _resolve_engine(engine: Optional[str]) -> str:
+    if engine is None:
+        return "remote" if options.server_url else "local"
+    if engine not in ENGINES:
+        raise ValueError(f"invalid engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    return engine
+
+
+def run(
+    udf: Union[Udf, str, None] = None,
+    *args: Any,
+    x: Any = None,
+    y: Any = None,
+    z: Any = None,
+    engine: Optional[str] = None,
+    parameters: Optional[dict[str, Any]] = None,
+    cache_max_age: Union[str, int, None] = None,
+    cache: bool = True,
+    **params: Any,
+) -> Any:
+    """Run a UDF and return its result.
+
+    - `udf`: a `Udf`, or anything `fused.load` accepts (path, zip, code)
+    - File mode when no tile is named; Tile mode with `x=, y=, z=`, `lat=, lng=, z=` or
+      `bbox=` (shapely geometry, GeoDataFrame, 4 numbers)
+    - `engine`: `"local"` (in this process) or `"remote"` (a fused-rs server); default:
+      local unless a server is configured
+    - `parameters` and keyword arguments: the UDF's parameters, converted by annotation
+    - `cache_max_age`, `cache`: result caching controls (validated; local runs do not cache)
+    """
+    if udf is None:
+        raise TypeError("fused.run() needs a UDF: fused.run(udf, ...) or fused.run(udf=...)")
+    if isinstance(udf, str):
+        from fused._load import load
+
+        udf = load(udf)
+    if not isinstance(udf, Udf):
+        raise TypeError(
+            f"fused.run() expected a Udf (from @fused.udf or fused.load), got {type(udf).__name__}"
+        )
+    parse_cache_max_age(cache_max_age)
+    if not isinstance(cache, bool):
+        raise ValueError(f"invalid cache: expected True or False, got {cache!r}")
+    if parameters:
+        if not isinstance(parameters, dict):
+            raise ValueError(f"invalid parameters: expected a dict, got {type(parameters).__name__}")
+        both = sorted(set(parameters) & set(params))
+        if both:
+            raise TypeError(f"parameter(s) given twice: {', '.join(both)}")
+        params = {**parameters, **params}
+    if _resolve_engine(engine) == "remote":
+        raise RuntimeError(
+            "engine='remote': no server configured for this SDK (the remote engine needs a "
+            "fused-rs server; run with engine='local')"
+        )
+    prepared = prepare(udf)
+    tile = extract_tile(prepared, x, y, z, params)
+    kwargs = _bind(udf, prepared, args, params, tile)
+    return prepared.call(kwargs)
+
+
+def _bind(
+    udf: Udf,
+    prepared: Any,
+    args: tuple[Any, ...],
+    params: dict[str, Any],
+    tile: Optional[tuple[str, Any]],
+) -> dict[str, Any]:
+    """Keyword arguments for the entrypoint: positional args by order, the call's values,
+    then default_parameters; every external value converted by its parameter's spec."""
+    parameters = prepared.parameters
+    names = prepared.param_names
+    if len(args) > len(names):
+        raise TypeError(
+            f"UDF {udf.name!r} takes {len(names)} parameter(s) but {len(args)} were given"
+        )
+    given: dict[str, Any] = {}
+    for name, value in zip(names, args):
+        if name in params:
+            raise TypeError(f"UDF {udf.name!r} got parameter {name!r} twice")
+        given[name] = value
+    given.update(params)
+    if not prepared.var_keyword:
+        unknown = [k for k in given if k not in parameters]
+        if unknown:
+            raise TypeError(
+                f"UDF {udf.name!r} got unexpected parameter(s): {', '.join(unknown)} "
+                f"(it takes: {', '.join(names) or 'no parameters'})"
+            )
+    kwargs: dict[str, Any] = {}
+    if udf.default_parameters:
+        for key, value in udf.default_parameters.items():
+            if key in parameters or prepared.var_keyword:
+                kwargs[key] = value
+    kwargs.update(given)
+    for key, value in kwargs.items():
+        param = parameters.get(key)
+        if param is not None and value is not None:
+            kwargs[key] = _coerce.coerce(key, param.spec, value)
+    if tile is not None:
+        name, arg = tile
+        if name in given:
+            raise TypeError(f"UDF {udf.name!r}: parameter {name!r} was given and also a tile")
+        kwargs[name] = shape_tile(parameters[name].spec, arg)
+    missing = [n for n in prepared.required if n not in kwargs]
+    if missing:
+        raise TypeError(f"UDF {udf.name!r} is missing required parameter(s): {', '.join(missing)}")
+    return kwargs

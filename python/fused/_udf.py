@@ -1,0 +1,297 @@
+"""The `@fused.udf` decorator and the `Udf` object it returns."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+
+from fused import _native
+
+__all__ = ["Header", "Udf", "UdfParameter", "udf"]
+
+DEFAULT_UDF_TYPE = "geopandas_v2"
+#: metadata key under which a package keeps the decorator's cache_max_age (seconds)
+CACHE_MAX_AGE_KEY = "fused:cacheMaxAge"
+
+# Options of the Python `fused` package's decorator that only matter to a hosted
+# scheduler: accepted so catalog code runs, kept in metadata, otherwise unused here.
+_PASSTHROUGH_OPTIONS = ("schema", "instance_type", "disk_size_gb", "region", "engine")
+
+
+class Header(NamedTuple):
+    """A helper module shipped with a UDF (`utils.py` -> `import utils`)."""
+
+    module_name: str
+    source_code: str
+    source_file: str
+
+
+class UdfParameter(NamedTuple):
+    """One parameter of a UDF's entrypoint: its annotation, default and type spec."""
+
+    name: str
+    annotation: Any
+    default: Any
+    spec: str
+
+
+class _LoadState(threading.local):
+    """While fused executes UDF code, `@fused.udf` records the functions it decorates
+    here instead of building a `Udf` (the code is already known)."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[Callable[..., Any]]] = []
+
+
+_load_state = _LoadState()
+
+
+def parse_cache_max_age(value: Union[str, int, None]) -> Optional[int]:
+    """`"10s"`, `"30m"`, `"48h"`, `"90d"` or whole seconds -> seconds (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"invalid cache_max_age: expected a duration or seconds, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"invalid cache_max_age: expected seconds >= 0, got {value!r}")
+        return value
+    if isinstance(value, str):
+        return _native.parse_max_age(value)
+    raise ValueError(
+        "invalid cache_max_age: expected a duration such as \"10s\", \"30m\", \"48h\", \"90d\" "
+        f"or whole seconds, got {value!r}"
+    )
+
+
+def _headers_from(headers: Optional[Sequence[Any]], base_dir: Optional[Path]) -> list[Header]:
+    """Accept Header objects, dicts with module_name/source_code, or paths to .py files."""
+    out: list[Header] = []
+    for item in headers or ():
+        if isinstance(item, Header):
+            out.append(item)
+        elif isinstance(item, dict):
+            if "module_name" not in item or "source_code" not in item:
+                raise ValueError(
+                    f"invalid headers entry {item!r}: expected keys module_name and source_code"
+                )
+            name = item["module_name"]
+            out.append(Header(name, item["source_code"], item.get("source_file") or f"{name}.py"))
+        elif isinstance(item, (str, os.PathLike)):
+            path = Path(item)
+            if not path.is_absolute() and not path.exists() and base_dir is not None:
+                path = base_dir / path
+            if path.suffix != ".py":
+                raise ValueError(f"invalid headers entry {str(item)!r}: expected a .py file")
+            if not path.is_file():
+                raise FileNotFoundError(f"header file {str(item)!r} not found (looked at {path})")
+            out.append(Header(path.stem, path.read_text(encoding="utf-8"), path.name))
+        else:
+            raise ValueError(
+                f"invalid headers entry {item!r}: expected a path to a .py file, a Header "
+                "or a dict with module_name and source_code"
+            )
+    names = [h.module_name for h in out]
+    for h in out:
+        if not h.module_name.isidentifier():
+            raise ValueError(f"invalid header module_name {h.module_name!r}: not a Python identifier")
+        if names.count(h.module_name) > 1:
+            raise ValueError(f"duplicate header module_name {h.module_name!r}")
+    return out
+
+
+def _source_of(fn: Callable[..., Any]) -> str:
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError) as exc:
+        raise ValueError(
+            f"@fused.udf: cannot read the source code of {getattr(fn, '__name__', fn)!r} "
+            "(define it in a file, a notebook cell or load it with fused.load(code))"
+        ) from exc
+    return textwrap.dedent(source)
+
+
+class Udf:
+    """A user-defined function: its code and what is needed to run it anywhere.
+
+    Created by `@fused.udf` or `fused.load(...)`. Calling it (`my_udf(a=1)`) runs it like
+    `fused.run(my_udf, a=1)`; `run_local()` runs it in this process and returns its result.
+    Module-level names of the code are attributes (`common.helper(1)`), header modules too
+    (`udf.utils`).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        code: str,
+        entrypoint: Optional[str] = None,
+        headers: Sequence[Header] = (),
+        default_parameters: Optional[dict[str, Any]] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        cache_max_age: Optional[int] = None,
+        udf_type: str = DEFAULT_UDF_TYPE,
+        readme: Optional[str] = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"invalid UDF name {name!r}: expected a non-empty string")
+        if not isinstance(code, str):
+            raise ValueError(f"invalid UDF code for {name!r}: expected a string")
+        self.name = name
+        self.code = code
+        self.entrypoint = entrypoint
+        self.headers = list(headers)
+        self.default_parameters = dict(default_parameters or {})
+        self.metadata = dict(metadata or {})
+        self.cache_max_age = cache_max_age
+        self.type = udf_type
+        self.readme = readme
+        self._module: Optional[dict[str, Any]] = None
+
+    # -- running -------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from fused._run import run
+
+        return run(self, *args, **kwargs)
+
+    def run_local(self, *args: Any, **kwargs: Any) -> Any:
+        """Run in this process and return the UDF's result itself."""
+        from fused._run import run
+
+        return run(self, *args, engine="local", **kwargs)
+
+    @property
+    def parameters(self) -> dict[str, UdfParameter]:
+        """The entrypoint's parameters: name -> UdfParameter(name, annotation, default, spec)."""
+        from fused._run import prepare
+
+        return dict(prepare(self).parameters)
+
+    # -- saving --------------------------------------------------------------------------
+    def _package(self) -> dict[str, Any]:
+        from fused._run import prepare
+
+        entrypoint = self.entrypoint or prepare(self).entrypoint
+        metadata = dict(self.metadata)
+        if self.cache_max_age is not None:
+            metadata[CACHE_MAX_AGE_KEY] = self.cache_max_age
+        return {
+            "name": self.name,
+            "entrypoint": entrypoint,
+            "code": self.code,
+            "source_file": f"{self.name}.py",
+            "headers": [
+                {
+                    "module_name": h.module_name,
+                    "source_code": h.source_code,
+                    "source_file": f"{h.module_name}.py",
+                }
+                for h in self.headers
+            ],
+            "parameters": self.default_parameters,
+            "metadata": metadata,
+            "readme": self.readme,
+            "type": self.type,
+        }
+
+    def to_directory(self, path: Union[str, os.PathLike[str]], overwrite: bool = False) -> Path:
+        """Write the catalog layout (`README.md`, `<name>.py`, `meta.json`, headers) to `path`."""
+        target = Path(path)
+        _native.write_package(self._package(), str(target), overwrite=overwrite, as_zip=False)
+        return target
+
+    def to_file(self, path: Union[str, os.PathLike[str]], overwrite: bool = False) -> Path:
+        """Write the package as a zip file (a `<name>/` folder inside) to `path`."""
+        target = Path(path)
+        _native.write_package(self._package(), str(target), overwrite=overwrite, as_zip=True)
+        return target
+
+    # -- module attributes -----------------------------------------------------------------
+    def __getattr__(self, attr: str) -> Any:
+        # Only called for names not found normally. Private and dunder names never run code
+        # (copy, pickle and notebook display probe those).
+        if attr.startswith("_") or "headers" not in self.__dict__:
+            raise AttributeError(attr)
+        from fused._run import module_namespace
+
+        for header in self.headers:
+            if header.module_name == attr:
+                from fused._run import header_module
+
+                return header_module(self, header)
+        namespace = module_namespace(self)
+        if attr in namespace:
+            return namespace[attr]
+        raise AttributeError(f"UDF {self.name!r} has no attribute {attr!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | {h.module_name for h in self.headers})
+
+    def __repr__(self) -> str:
+        return f"<Udf {self.name!r} entrypoint={self.entrypoint!r}>"
+
+
+def udf(
+    fn: Optional[Callable[..., Any]] = None,
+    *,
+    name: Optional[str] = None,
+    cache_max_age: Union[str, int, None] = None,
+    default_parameters: Optional[dict[str, Any]] = None,
+    headers: Optional[Sequence[Any]] = None,
+    **options: Any,
+) -> Any:
+    """Turn a function into a UDF. Use bare (`@fused.udf`) or called (`@fused.udf(name=...)`).
+
+    - `name`: the UDF's name (default: the function's name)
+    - `cache_max_age`: `"10s"`, `"30m"`, `"48h"`, `"90d"` or whole seconds
+    - `default_parameters`: values used when a call does not give them
+    - `headers`: helper modules, as paths to `.py` files (or `Header`s), importable by name
+    """
+    unknown = sorted(set(options) - set(_PASSTHROUGH_OPTIONS))
+    if unknown:
+        raise TypeError(f"fused.udf() got unexpected keyword argument(s): {', '.join(unknown)}")
+    max_age = parse_cache_max_age(cache_max_age)
+    if default_parameters is not None and not isinstance(default_parameters, dict):
+        raise ValueError(
+            f"invalid default_parameters: expected a dict, got {type(default_parameters).__name__}"
+        )
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValueError(f"invalid name {name!r}: expected a non-empty string")
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        if not callable(func):
+            raise TypeError(f"@fused.udf decorates a function, got {type(func).__name__}")
+        config = {
+            "name": name,
+            "cache_max_age": max_age,
+            "default_parameters": default_parameters,
+            "headers": headers,
+            "options": options,
+        }
+        if _load_state.frames:
+            # fused is executing this code: it already has the source; just record.
+            func.__fused_udf__ = config  # type: ignore[attr-defined]
+            _load_state.frames[-1].append(func)
+            return func
+        code_file = getattr(getattr(func, "__code__", None), "co_filename", None)
+        base_dir = Path(code_file).parent if code_file and os.path.exists(code_file) else None
+        obj = Udf(
+            name=name or func.__name__,
+            code=_source_of(func),
+            entrypoint=func.__name__,
+            headers=_headers_from(headers, base_dir),
+            default_parameters=default_parameters,
+            metadata={f"fused:{k}": v for k, v in options.items()},
+            cache_max_age=max_age,
+        )
+        obj.__doc__ = func.__doc__
+        obj.__wrapped__ = func  # type: ignore[attr-defined]
+        return obj
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate
