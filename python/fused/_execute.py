@@ -9,6 +9,7 @@ module body in a fresh namespace with `fused` injected, header modules importabl
 
 from __future__ import annotations
 
+import __future__
 import builtins
 import hashlib
 import importlib.abc
@@ -43,9 +44,15 @@ def _register_source(filename: str, code: str) -> None:
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
 
 
+# Annotations stay unevaluated at def time (PEP 563), so a UDF written in a notebook with
+# `from typing import Dict` above it still executes in its fresh namespace; they are
+# resolved afterwards against the namespace, the defining module and `typing`.
+_COMPILE_FLAGS = __future__.annotations.compiler_flag
+
+
 def _compile(code: str, filename: str, udf_name: str) -> types.CodeType:
     try:
-        return compile(code, filename, "exec", dont_inherit=True)
+        return compile(code, filename, "exec", flags=_COMPILE_FLAGS, dont_inherit=True)
     except SyntaxError as exc:
         raise UdfRuntimeError(
             f"SyntaxError in UDF {udf_name!r} at line {exc.lineno}: {exc.msg}",
@@ -158,6 +165,8 @@ class Prepared:
         self.entrypoint = _resolve_entrypoint(udf, self.namespace, decorated)
         func = _unwrap(self.namespace[self.entrypoint])
         self.decorator_config: dict[str, Any] = getattr(func, "__fused_udf__", None) or {}
+        live = getattr(udf.__dict__.get("__wrapped__"), "__globals__", None)
+        _resolve_annotations(func, live)
         signature = inspect.signature(func)
         specs = _coerce.param_specs(func)
         self.parameters: dict[str, UdfParameter] = {}
@@ -252,6 +261,28 @@ class Prepared:
             sys.stdout, sys.stderr = out, err
             if installed is not None:
                 installed.__exit__()
+
+
+def _resolve_annotations(func: Any, fallback: Optional[dict[str, Any]]) -> None:
+    """Evaluate the entrypoint's string annotations where possible (else leave the string)."""
+    annotations = getattr(func, "__annotations__", None)
+    if not annotations:
+        return
+    import typing
+
+    scope: dict[str, Any] = {k: getattr(typing, k) for k in typing.__all__}
+    if fallback:
+        scope.update(fallback)
+    scope.update(func.__globals__)
+    resolved = {}
+    for name, value in annotations.items():
+        if isinstance(value, str):
+            try:
+                value = eval(value, scope)  # noqa: S307 - the UDF's own annotation text
+            except Exception:
+                pass
+        resolved[name] = value
+    func.__annotations__ = resolved
 
 
 def _trim(exc: BaseException, user_files: set[str]) -> BaseException:

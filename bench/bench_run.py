@@ -1,0 +1,104 @@
+"""What a local run of a trivial UDF adds over calling the function directly.
+
+Compares fused-rs (this package) with the PyPI `fused` package's local engine, which is
+installed in a separate venv (`bench/.venv-fused-pypi`, created on first use), in the same
+run. Prints a markdown table of p50/p90 overheads in microseconds.
+
+    .venv/bin/python bench/bench_run.py [--n 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PYPI_VENV = HERE / ".venv-fused-pypi"
+PYPI_VERSION = "2.9.5"
+
+MEASURE = r'''
+import json, statistics, sys, time
+import fused
+
+N = int(sys.argv[1])
+
+@fused.udf
+def trivial(a: int = 1):
+    return a
+
+def direct(a=1):
+    return a
+
+def p(samples, q):
+    samples = sorted(samples)
+    return samples[int(q * (len(samples) - 1))]
+
+def timed(fn):
+    for _ in range(200):
+        fn()
+    out = []
+    for _ in range(N):
+        t = time.perf_counter_ns()
+        fn()
+        out.append(time.perf_counter_ns() - t)
+    return out
+
+base = timed(lambda: direct(a=1))
+results = {"version": fused.__version__, "direct_p50_us": p(base, 0.5) / 1e3}
+for label, fn in [
+    ("fused.run(udf, engine='local')", lambda: fused.run(trivial, engine="local")),
+    ("udf.run_local()", lambda: trivial.run_local()),
+    ("fused.run(udf, engine='local', a=2)", lambda: fused.run(trivial, engine="local", a=2)),
+]:
+    s = timed(fn)
+    results[label] = {"p50_us": (p(s, 0.5) - p(base, 0.5)) / 1e3, "p90_us": (p(s, 0.9) - p(base, 0.9)) / 1e3}
+print(json.dumps(results))
+'''
+
+
+def ensure_pypi_venv() -> Path:
+    python = PYPI_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PYPI_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"fused=={PYPI_VERSION}"], check=True
+        )
+    return python
+
+
+def measure(python: str, n: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUSED_")}
+    out = subprocess.run(
+        [python, "-c", MEASURE, str(n)], capture_output=True, text=True, env=env, check=True,
+        cwd=HERE,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=20000)
+    args = parser.parse_args()
+    t0 = time.time()
+    ours = measure(sys.executable, args.n)
+    theirs = measure(str(ensure_pypi_venv()), args.n)
+    print(f"| call (overhead over a direct call) | fused-rs p50 µs | fused {theirs['version']} (PyPI) p50 µs | ratio |")
+    print("|---|---:|---:|---:|")
+    for key, value in ours.items():
+        if not isinstance(value, dict):
+            continue
+        other = theirs.get(key)
+        if other is None:
+            continue
+        ratio = other["p50_us"] / value["p50_us"] if value["p50_us"] > 0 else float("inf")
+        print(f"| `{key}` | {value['p50_us']:.1f} | {other['p50_us']:.1f} | {ratio:.0f}x |")
+    print(f"\n(direct call p50: {ours['direct_p50_us']:.2f} µs; n={args.n}; {time.time() - t0:.0f}s)")
+
+
+if __name__ == "__main__":
+    main()
