@@ -1,0 +1,703 @@
+"""Typed UDF parameters: annotations become spec strings, values become typed objects.
+
+The string rules (what `"3"`, `"[1,2]"` or `"POINT (1 2)"` mean for each type) live in
+Rust (`fused_core::params`, shared with the server); this module maps annotations to
+spec strings, keeps Python objects that already have the right type, and builds the
+final objects (``uuid.UUID``, ``datetime``, shapely, pandas, geopandas) from what Rust
+returns. Heavy libraries are imported only when a value needs them.
+
+API (used by the run machinery):
+
+* ``spec_of(annotation) -> str``: the spec of one annotation (``"any"`` when unknown).
+* ``param_specs(func) -> dict[str, str]``: spec per named parameter of ``func``.
+* ``coerce(name, spec, value) -> object``: the value the UDF receives, or
+  ``fused.types.UdfParameterError`` (a ``ValueError``) naming parameter, expected
+  type and value.
+
+``None`` passes through for every spec (UDF defaults are commonly ``None``; whether a
+missing value is allowed is the caller's decision). A ``str`` value always follows the
+string rules (so ``""`` for ``optional[str]`` is ``None``, as over HTTP), except for
+``str``, ``any`` and ``union[...]`` specs, which keep it unchanged. Other values
+(spec: kept as is / converted / refused):
+
+* ``int``: ``int`` / numpy integers, whole floats (``3.0``) / ``bool``, ``3.5``, others.
+* ``float``: ``float`` / ``int``, numpy numbers / ``bool``, others.
+* ``bool``: ``bool`` / ``numpy.bool_``, ints ``0`` and ``1`` / others.
+* ``list[T]``, ``set[T]``, ``tuple[...]``: the right container with right elements /
+  other list-likes (list, tuple, set, numpy array, Series) re-packed, elements checked
+  and converted (``str`` elements by the string rules) / ``str``, ``bytes``, ``dict``.
+* ``iterable[T]``: any iterable; list/tuple/set elements are checked, other iterables
+  (generators) are not consumed, so not checked / ``str``, non-iterables.
+* ``dict[K,V]``: ``dict`` / other mappings; keys and values checked / others.
+* ``uuid``, ``datetime``, ``date``: instances (a ``datetime`` is a ``date``) /
+  a ``date`` for ``datetime`` becomes midnight / others.
+* ``dataframe``: ``pandas.DataFrame`` / list of records, dict of columns / others.
+* ``geodataframe``, ``tilegdf``, ``viewportgdf``: ``GeoDataFrame`` / GeoJSON dicts and
+  ``__geo_interface__`` objects (through the Rust rules), a shapely geometry (one row,
+  EPSG:4326) / others.
+* ``geometry[K]``: shapely geometry of kind K / GeoJSON dicts, ``__geo_interface__`` /
+  wrong kind, others.
+* ``bounds``: - / 4 numbers, shapely geometry, GeoDataFrame -> ``[w, s, e, n]`` floats.
+* ``bbox``: shapely geometry / 4 numbers -> box polygon / others.
+* ``tilexyz``: ``fused.tiles.Tile`` / ``(x, y, z)`` ints -> ``Tile`` / out of range.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections.abc as abc
+import datetime as _dt
+import enum
+import inspect
+import json
+import numbers
+import sys
+import types
+import typing
+import uuid
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from fused import _native
+from fused._native import UdfParameterError
+
+__all__ = ["coerce", "param_specs", "spec_of"]
+
+# ---------------------------------------------------------------- annotations -> spec
+
+_SIMPLE: Dict[Any, str] = {
+    int: "int",
+    float: "float",
+    bool: "bool",
+    str: "str",
+    list: "list",
+    dict: "dict",
+    tuple: "tuple",
+    set: "set",
+    frozenset: "set",
+    uuid.UUID: "uuid",
+    _dt.datetime: "datetime",
+    _dt.date: "date",
+    object: "any",
+    type(None): "any",
+}
+
+_ORIGINS: Dict[Any, str] = {
+    list: "list",
+    dict: "dict",
+    tuple: "tuple",
+    set: "set",
+    frozenset: "set",
+    abc.Iterable: "iterable",
+    abc.Collection: "iterable",
+    abc.Sequence: "list",
+    abc.MutableSequence: "list",
+    abc.Set: "set",
+    abc.MutableSet: "set",
+    abc.Mapping: "dict",
+    abc.MutableMapping: "dict",
+}
+
+_GEOMETRY_CLASSES = {
+    "Point": "Point",
+    "LineString": "LineString",
+    "LinearRing": "LineString",
+    "Polygon": "Polygon",
+    "MultiPoint": "MultiPoint",
+    "MultiLineString": "MultiLineString",
+    "MultiPolygon": "MultiPolygon",
+    "GeometryCollection": "GeometryCollection",
+}
+
+# Names recognised in annotations that could not be evaluated (e.g. "gpd.GeoDataFrame"
+# without geopandas in scope): the last dotted component decides.
+_BY_NAME = {
+    "GeoDataFrame": "geodataframe",
+    "DataFrame": "dataframe",
+    "UUID": "uuid",
+    "datetime": "datetime",
+    "date": "date",
+    "BaseGeometry": "geometry",
+    "Bounds": "bounds",
+    "Bbox": "bbox",
+    "TileXYZ": "tilexyz",
+    "TileGDF": "tilegdf",
+    "Tile": "tilegdf",
+    "ViewportGDF": "viewportgdf",
+    **{k: f"geometry[{v}]" for k, v in _GEOMETRY_CLASSES.items()},
+}
+
+_UNION_TYPES: Tuple[Any, ...] = (typing.Union,) + (
+    (types.UnionType,) if hasattr(types, "UnionType") else ()
+)
+
+
+class _Unresolved:
+    """Stands for a name an annotation string uses but that is not in scope."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attr: str) -> _Unresolved:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _Unresolved(f"{self.name}.{attr}")
+
+    def __getitem__(self, _item: Any) -> _Unresolved:
+        return self
+
+    def __call__(self, *_args: Any, **_kwargs: Any) -> _Unresolved:  # typing accepts callables
+        return self
+
+    def __or__(self, other: Any) -> Any:
+        return typing.Union[self, other]
+
+    def __ror__(self, other: Any) -> Any:
+        return typing.Union[other, self]
+
+
+class _Scope:
+    """Name lookup for evaluating annotation strings: the function's globals, then
+    `typing` names, then builtins; anything else is an `_Unresolved` placeholder."""
+
+    def __init__(self, globalns: Optional[Dict[str, Any]]) -> None:
+        self.globalns = globalns or {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.globalns:
+            return self.globalns[key]
+        if key in typing.__all__:
+            return getattr(typing, key)
+        if hasattr(builtins, key):
+            return getattr(builtins, key)
+        return _Unresolved(key)
+
+
+def _resolve(text: str, globalns: Optional[Dict[str, Any]]) -> Any:
+    # Annotations are the UDF author's own code, evaluated as typing.get_type_hints would.
+    try:
+        return eval(text, {"__builtins__": {}}, _Scope(globalns))
+    except Exception:
+        return _Unresolved(text.strip())
+
+
+def _union_spec(args: Tuple[Any, ...], globalns: Any, depth: int) -> str:
+    members = [a for a in args if a is not type(None) and a is not None]
+    optional = len(members) < len(args)
+    specs: list = []
+    for m in members:
+        s = _spec(m, globalns, depth + 1)
+        if s not in specs:
+            specs.append(s)
+    if not specs or "any" in specs:
+        return "any"
+    core = specs[0] if len(specs) == 1 else f"union[{','.join(specs)}]"
+    return f"optional[{core}]" if optional else core
+
+
+def _class_spec(cls: type) -> str:
+    if cls in _SIMPLE:
+        return _SIMPLE[cls]
+    if issubclass(cls, enum.Enum):
+        return "any"
+    for base in cls.__mro__:
+        module = getattr(base, "__module__", "") or ""
+        qual = base.__name__
+        if module.startswith("geopandas") and qual == "GeoDataFrame":
+            return "geodataframe"
+        if module.startswith("pandas") and qual == "DataFrame":
+            return "dataframe"
+        if module.startswith("shapely"):
+            if qual in _GEOMETRY_CLASSES:
+                return f"geometry[{_GEOMETRY_CLASSES[qual]}]"
+            if qual in ("BaseGeometry", "BaseMultipartGeometry"):
+                return "geometry"
+        if base is not object and base in _SIMPLE:
+            return _SIMPLE[base]
+    return "any"
+
+
+def _spec(a: Any, globalns: Any, depth: int) -> str:
+    if depth > 30 or a is inspect.Parameter.empty or a is Any or a is None:
+        return "any"
+    if isinstance(a, str):
+        return _spec(_resolve(a, globalns), globalns, depth + 1)
+    if isinstance(a, typing.ForwardRef):
+        return _spec(a.__forward_arg__, globalns, depth + 1)
+    if isinstance(a, _Unresolved):
+        return _BY_NAME.get(a.name.rsplit(".", 1)[-1], "any")
+    marker = getattr(a, "__fused_marker__", None) if isinstance(a, type) else None
+    if isinstance(marker, str) and marker:
+        return marker
+    origin = typing.get_origin(a)
+    if origin is not None:
+        args = typing.get_args(a)
+        if origin is typing.Annotated:
+            return _spec(args[0], globalns, depth + 1)
+        if origin in _UNION_TYPES:
+            return _union_spec(args, globalns, depth)
+        name = _ORIGINS.get(origin)
+        if name is None:
+            return _spec(origin, globalns, depth + 1) if isinstance(origin, type) else "any"
+        sub = [_spec(x, globalns, depth + 1) for x in args if x is not Ellipsis]
+        if name == "tuple":
+            if len(args) == 2 and args[1] is Ellipsis:
+                return f"tuple[{sub[0]},...]"
+            if not args or args == ((),):
+                return "tuple"
+            return f"tuple[{','.join(sub)}]"
+        if name == "dict":
+            return f"dict[{sub[0]},{sub[1]}]" if len(sub) == 2 else "dict"
+        return f"{name}[{sub[0]}]" if sub else name
+    if isinstance(a, type):
+        return _class_spec(a)
+    return "any"
+
+
+def spec_of(annotation: Any, globalns: Optional[Dict[str, Any]] = None) -> str:
+    """The spec string for one annotation; ``"any"`` for anything not understood.
+
+    String annotations (forward references, ``from __future__ import annotations``)
+    are evaluated against ``globalns`` (a function's globals), ``typing`` and builtins;
+    names out of scope are recognised by their last component (``gpd.GeoDataFrame``).
+    """
+    try:
+        return _native.check_spec(_spec(annotation, globalns, 0))
+    except Exception:
+        return "any"
+
+
+def param_specs(func: Callable[..., Any]) -> Dict[str, str]:
+    """Spec per named parameter of ``func`` (``*args`` and ``**kwargs`` are skipped)."""
+    sig = inspect.signature(func)
+    target = inspect.unwrap(func)
+    globalns = getattr(target, "__globals__", None)
+    try:
+        hints = typing.get_type_hints(target, include_extras=True)
+    except Exception:
+        hints = {}
+    specs = {}
+    for name, p in sig.parameters.items():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        specs[name] = spec_of(hints.get(name, p.annotation), globalns)
+    return specs
+
+
+# ---------------------------------------------------------------- values
+
+_MAX_SHOWN = 80
+
+
+def _show(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    if len(text) > _MAX_SHOWN:
+        return f"{text[:_MAX_SHOWN]}... ({len(text)} chars)"
+    return text
+
+
+def _error(name: str, expected: str, shown: str) -> UdfParameterError:
+    err = UdfParameterError(f"parameter '{name}': expected {expected}, got {shown}")
+    err.parameter = name
+    err.expected = expected
+    err.value = shown
+    return err
+
+
+class _Mismatch(Exception):
+    """A value inside `coerce` did not fit; turned into UdfParameterError at the top."""
+
+    def __init__(self, path: str, expected: str, value: Any, shown: Optional[str] = None):
+        super().__init__(expected)
+        self.path = path
+        self.expected = expected
+        self.shown = _show(value) if shown is None else shown
+
+
+class _FinishError(Exception):
+    """Building a Python object from a converted value failed."""
+
+
+# Parsed specs: text -> (kind, args, canonical text, extra); see _native.parse_spec.
+_NODES: Dict[str, tuple] = {}
+
+
+def _node(spec: str) -> tuple:
+    node = _NODES.get(spec)
+    if node is None:
+        node = _NODES[spec] = _native.parse_spec(spec)
+    return node
+
+
+# Fast path per spec: (exact types kept as is, every non-str object kept, str kept).
+_FAST: Dict[str, Tuple[frozenset, bool, bool]] = {}
+_STR_KEPT = frozenset({"str", "any", "union"})
+_KEEP_TYPES = {
+    "int": (int,),
+    "float": (float,),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+    "tuple": (tuple,),
+    "set": (set, frozenset),
+    "iterable": (list, tuple, set, frozenset, dict),
+    "uuid": (uuid.UUID,),
+    "datetime": (_dt.datetime,),
+    "date": (_dt.date,),
+}
+
+
+def _fast_entry(spec: str) -> Tuple[frozenset, bool, bool]:
+    kind, args, _text, _extra = top = _node(spec)
+    str_kept = kind in _STR_KEPT
+    node = top
+    while node[0] == "optional":
+        node = node[1][0]
+    inner = node[0]
+    all_objects = inner in ("any", "union")
+    keep: frozenset = frozenset()
+    if not node[1] and inner in _KEEP_TYPES:  # bare, no element types to check
+        keep = frozenset(_KEEP_TYPES[inner])
+    if inner == "str":
+        keep = frozenset({str}) if kind == "str" else frozenset()
+    entry = (keep, all_objects, str_kept)
+    _FAST[spec] = entry
+    return entry
+
+
+def coerce(name: str, spec: str, value: Any) -> Any:
+    """The value parameter ``name`` of type ``spec`` receives (see the module docs)."""
+    if value is None:
+        return None
+    entry = _FAST.get(spec) or _fast_entry(spec)
+    t = type(value)
+    if t in entry[0]:
+        return value
+    if t is str:
+        if entry[2]:
+            return value
+        return _from_string(name, spec, value)
+    if entry[1]:
+        return value
+    node = _node(spec)
+    try:
+        return _obj(node, value, name, "")
+    except _Mismatch as m:
+        expected = m.expected if not m.path else f"{m.expected} at {m.path} of {node[2]}"
+        raise _error(name, expected, m.shown) from None
+
+
+def _from_string(name: str, spec: str, value: str) -> Any:
+    try:
+        return _native.convert_param(name, spec, value, _finish)
+    except UdfParameterError:
+        raise
+    except (_FinishError, TypeError) as e:
+        raise _error(name, f"{_node(spec)[2]} ({e})", _show(value)) from e
+
+
+# ---- building objects from Rust's tagged values
+
+
+def _tz(offset: Optional[int]) -> Optional[_dt.tzinfo]:
+    if offset is None:
+        return None
+    if offset == 0:
+        return _dt.timezone.utc
+    return _dt.timezone(_dt.timedelta(seconds=offset))
+
+
+def _make_datetime(p: tuple) -> _dt.datetime:
+    return _dt.datetime(*p[:7], tzinfo=_tz(p[7]))
+
+
+def _make_geometry(geojson: dict) -> Any:
+    import shapely.geometry
+
+    return shapely.geometry.shape(geojson)
+
+
+def _make_gdf(payload: tuple) -> Any:
+    import geopandas
+
+    features, crs = payload
+    return geopandas.GeoDataFrame.from_features(features, crs=crs or "EPSG:4326")
+
+
+def _make_df(data: Any) -> Any:
+    import pandas
+
+    return pandas.DataFrame(data)
+
+
+def _make_box(b: tuple) -> Any:
+    import shapely.geometry
+
+    return shapely.geometry.box(*b)
+
+
+def _make_tile(xyz: tuple) -> Any:
+    try:
+        from fused.tiles import Tile  # type: ignore[attr-defined]
+    except ImportError:
+        return tuple(xyz)
+    return Tile(*xyz)
+
+
+_FINISHERS: Dict[str, Callable[[Any], Any]] = {
+    "uuid": uuid.UUID,
+    "date": lambda p: _dt.date(*p),
+    "datetime": _make_datetime,
+    "geometry": _make_geometry,
+    "geodataframe": _make_gdf,
+    "dataframe": _make_df,
+    "bbox": _make_box,
+    "tilexyz": _make_tile,
+}
+
+
+def _finish(kind: str, payload: Any) -> Any:
+    try:
+        return _FINISHERS[kind](payload)
+    except Exception as e:
+        raise _FinishError(f"{type(e).__name__}: {e}") from e
+
+
+# ---- checking and converting Python objects
+
+
+def _module_class(module: str, name: str) -> Optional[type]:
+    """A class from a module, only if that module is already imported."""
+    mod = sys.modules.get(module)
+    return getattr(mod, name, None) if mod is not None else None
+
+
+def _is_geometry(v: Any) -> bool:
+    base = _module_class("shapely.geometry.base", "BaseGeometry")
+    return base is not None and isinstance(v, base)
+
+
+def _is_instance(v: Any, module: str, name: str) -> bool:
+    cls = _module_class(module, name)
+    return cls is not None and isinstance(v, cls)
+
+
+def _is_numpy_bool(v: Any) -> bool:
+    t = type(v)
+    return t.__module__ == "numpy" and t.__name__ in ("bool_", "bool")
+
+
+def _number(v: Any) -> Optional[float]:
+    """A real number as float (not bool), else None."""
+    if isinstance(v, bool) or _is_numpy_bool(v) or not isinstance(v, numbers.Real):
+        return None
+    return float(v)
+
+
+def _string_element(node: tuple, v: str, name: str, path: str) -> Any:
+    try:
+        return _native.convert_param(name, node[2], v, _finish)
+    except UdfParameterError as e:
+        raise _Mismatch(path, e.expected, v, e.value) from None
+    except (_FinishError, TypeError) as e:
+        raise _Mismatch(path, f"{node[2]} ({e})", v) from None
+
+
+def _via_json(node: tuple, v: Any, name: str, path: str) -> Any:
+    try:
+        text = json.dumps(v)
+    except (TypeError, ValueError):
+        raise _Mismatch(path, f"{node[2]} (JSON-serialisable GeoJSON)", v) from None
+    return _string_element(node, text, name, path)
+
+
+def _items(node: tuple, v: Any, path: str) -> list:
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return list(v)
+    if not isinstance(v, (str, bytes, dict)) and hasattr(v, "tolist"):
+        out = v.tolist()
+        if isinstance(out, list):
+            return out
+    raise _Mismatch(path, node[2], v)
+
+
+def _sequence(node: tuple, v: Any, name: str, path: str) -> Any:
+    kind, args, text, extra = node
+    if kind == "iterable" and not isinstance(v, (list, tuple, set, frozenset)):
+        if isinstance(v, (str, bytes)) or not isinstance(v, abc.Iterable):
+            raise _Mismatch(path, text, v)
+        return v  # not consumed, so not checked
+    items = _items(node, v, path)
+    if kind == "tuple" and args and extra is None and len(args) != len(items):
+        raise _Mismatch(path, f"{text} ({len(args)} items, got {len(items)})", v)
+    changed = type(v) is not {"list": list, "tuple": tuple, "set": set}.get(kind, type(v))
+    if args:
+        out = []
+        for i, item in enumerate(items):
+            elem = args[i] if kind == "tuple" and extra is None else args[0]
+            new = _obj(elem, item, name, f"{path}[{i}]")
+            changed = changed or new is not item
+            out.append(new)
+        items = out
+    if not changed:
+        return v
+    try:
+        if kind == "set":
+            return set(items)
+        if kind == "tuple":
+            return tuple(items)
+        if kind == "iterable" and isinstance(v, (tuple, set, frozenset)):
+            return type(v)(items)
+    except TypeError as e:
+        raise _Mismatch(path, f"{text} ({e})", v) from None
+    return items
+
+
+def _obj(node: tuple, v: Any, name: str, path: str) -> Any:
+    kind, args, text, extra = node
+    if v is None:
+        if kind in ("optional", "any", "union"):
+            return None
+        raise _Mismatch(path, text, v)
+    if kind in ("any", "union"):
+        return v
+    if type(v) is str:
+        if kind == "str":
+            return v
+        return _string_element(node, v, name, path)
+    if kind == "optional":
+        try:
+            return _obj(args[0], v, name, path)
+        except _Mismatch as m:
+            inner = args[0][2]
+            if m.path == path and (m.expected == inner or m.expected.startswith(inner + " ")):
+                m.expected = text + m.expected[len(inner) :]
+            raise
+    if kind == "int":
+        if type(v) is int:
+            return v
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool) and not _is_numpy_bool(v):
+            return int(v)
+        f = _number(v)
+        if f is not None and f.is_integer():
+            return int(f)
+        raise _Mismatch(path, text + (" (a whole number)" if f is not None else ""), v)
+    if kind == "float":
+        f = _number(v)
+        if f is None:
+            raise _Mismatch(path, text, v)
+        return v if type(v) is float else f
+    if kind == "bool":
+        if type(v) is bool:
+            return v
+        if _is_numpy_bool(v) or (type(v) is int and v in (0, 1)):
+            return bool(v)
+        raise _Mismatch(path, text, v)
+    if kind in ("list", "set", "tuple", "iterable"):
+        return _sequence(node, v, name, path)
+    if kind == "dict":
+        if not isinstance(v, abc.Mapping):
+            raise _Mismatch(path, text, v)
+        if not args:
+            return v if isinstance(v, dict) else dict(v)
+        out = {}
+        changed = not isinstance(v, dict)
+        for k, x in v.items():
+            where = f"{path}[{json.dumps(k) if isinstance(k, str) else _show(k)}]"
+            nk = _obj(args[0], k, name, where)
+            nx = _obj(args[1], x, name, where)
+            changed = changed or nk is not k or nx is not x
+            out[nk] = nx
+        return out if changed else v
+    if kind == "uuid":
+        if isinstance(v, uuid.UUID):
+            return v
+        raise _Mismatch(path, text, v)
+    if kind == "datetime":
+        if isinstance(v, _dt.datetime):
+            return v
+        if isinstance(v, _dt.date):
+            return _dt.datetime(v.year, v.month, v.day)
+        raise _Mismatch(path, text, v)
+    if kind == "date":
+        if isinstance(v, _dt.date):
+            return v
+        raise _Mismatch(path, text, v)
+    if kind == "dataframe":
+        if _is_instance(v, "pandas", "DataFrame"):
+            return v
+        ok = (isinstance(v, list) and all(isinstance(r, abc.Mapping) for r in v)) or (
+            isinstance(v, abc.Mapping)
+            and all(isinstance(c, (list, tuple)) for c in v.values())
+            and len({len(c) for c in v.values()}) <= 1
+        )
+        if not ok:
+            why = "a list of records or a dict of equal-length columns"
+            raise _Mismatch(path, f"{text} ({why})", v)
+        return _make_df(v)
+    if kind in ("geodataframe", "tilegdf", "viewportgdf"):
+        if _is_instance(v, "geopandas", "GeoDataFrame"):
+            return v
+        if _is_geometry(v):
+            import geopandas
+
+            return geopandas.GeoDataFrame(geometry=[v], crs="EPSG:4326")
+        if isinstance(v, abc.Mapping):
+            return _via_json(node, dict(v), name, path)
+        if hasattr(v, "__geo_interface__"):
+            return _via_json(node, v.__geo_interface__, name, path)
+        raise _Mismatch(path, text, v)
+    if kind == "geometry":
+        if _is_geometry(v):
+            got = v.geom_type
+            if extra is None or got == extra or (extra == "LineString" and got == "LinearRing"):
+                return v
+            raise _Mismatch(path, f"{text} (got a {got})", v)
+        if isinstance(v, abc.Mapping):
+            return _via_json(node, dict(v), name, path)
+        if hasattr(v, "__geo_interface__") and not _is_instance(v, "pandas", "DataFrame"):
+            return _via_json(node, v.__geo_interface__, name, path)
+        raise _Mismatch(path, text, v)
+    if kind in ("bounds", "bbox"):
+        if kind == "bbox" and _is_geometry(v):
+            return v
+        if _is_geometry(v):
+            b = v.bounds
+        elif hasattr(v, "total_bounds"):
+            b = v.total_bounds
+        else:
+            try:
+                b = _items(node, v, path)
+            except _Mismatch:
+                b = ()
+        nums = [_number(x) for x in b]
+        if len(nums) != 4 or any(
+            x is None or x != x or x in (float("inf"), -float("inf")) for x in nums
+        ):
+            raise _Mismatch(path, f"{text} (4 numbers west,south,east,north)", v)
+        return nums if kind == "bounds" else _make_box(tuple(nums))
+    if kind == "tilexyz":
+        tile_cls = _module_class("fused.tiles", "Tile")
+        if tile_cls is not None and isinstance(v, tile_cls):
+            return v
+        try:
+            x, y, z = (
+                int(c) if isinstance(c, numbers.Integral) and not isinstance(c, bool) else None
+                for c in v
+            )
+        except (TypeError, ValueError):
+            raise _Mismatch(path, f"{text} (x, y, z)", v) from None
+        if (
+            x is None
+            or y is None
+            or z is None
+            or not 0 <= z <= 30
+            or not (0 <= x < 2**z and 0 <= y < 2**z)
+        ):
+            raise _Mismatch(path, f"{text} (x, y, z in range)", v)
+        return _make_tile((x, y, z))
+    if kind == "str":
+        raise _Mismatch(path, text, v)
+    raise _Mismatch(path, text, v)
