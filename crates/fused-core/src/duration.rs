@@ -43,7 +43,16 @@ mod tests {
 
     #[test]
     fn refusals() {
-        for bad in ["", "s", "10x", "-5s", "1.5h", "10 s", "ten", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "s",
+            "10x",
+            "-5s",
+            "1.5h",
+            "10 s",
+            "ten",
+            "99999999999999999999d",
+        ] {
             let err = parse_max_age(bad).unwrap_err().to_string();
             assert!(err.contains("cache_max_age"), "{bad}: {err}");
         }

@@ -47,7 +47,11 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub fn invalid(name: impl Into<String>, expected: impl Into<String>, value: impl ToString) -> Self {
+    pub fn invalid(
+        name: impl Into<String>,
+        expected: impl Into<String>,
+        value: impl ToString,
+    ) -> Self {
         Error::InvalidArgument {
             name: name.into(),
             expected: expected.into(),
