@@ -49,6 +49,7 @@ fn tile_refusals() {
     err_names(tiles::check_zoom(-1), "zoom");
     err_names(Tile::new(4, 0, 2), "x");
     err_names(Tile::new(0, -1, 2), "y");
+    err_names(Tile::new(0, 0, 31), "z");
     assert_eq!(Tile::new(3, 3, 2).unwrap(), t(3, 3, 2));
 }
 

@@ -56,9 +56,9 @@ pub struct Tile {
 }
 
 impl Tile {
-    /// A tile from untrusted indices; errors name `x`, `y` or `zoom`.
+    /// A tile from untrusted indices; errors name `x`, `y` or `z`.
     pub fn new(x: i64, y: i64, z: i64) -> Result<Tile> {
-        let z = check_zoom(z)?;
+        let z = check_zoom(z).map_err(|_| Error::invalid("z", "an integer 0..=30", z))?;
         let max = max_index(z);
         let check = |name: &str, v: i64| {
             if (0..=max as i64).contains(&v) {

@@ -6,21 +6,7 @@ use std::f64::consts::PI;
 
 /// Clamp a longitude to ±180 and a latitude to ±90 (mercantile `truncate_lnglat`).
 pub fn truncate_lnglat(lng: f64, lat: f64) -> (f64, f64) {
-    let lng = if lng > 180.0 {
-        180.0
-    } else if lng < -180.0 {
-        -180.0
-    } else {
-        lng
-    };
-    let lat = if lat > 90.0 {
-        90.0
-    } else if lat < -90.0 {
-        -90.0
-    } else {
-        lat
-    };
-    (lng, lat)
+    (lng.clamp(-180.0, 180.0), lat.clamp(-90.0, 90.0))
 }
 
 /// Fraction of the world width west of `lng` (mercantile `_xy` x).

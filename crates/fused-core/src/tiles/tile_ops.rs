@@ -181,7 +181,7 @@ pub fn quadkey_to_tile(qk: &str) -> Result<Tile> {
 
 /// The smallest set of tiles covering the same area (mercantile `simplify`): tiles inside
 /// another tile of the set are dropped, and complete groups of four siblings are merged into
-/// their parent, repeatedly. Returned sorted by (x, y, z).
+/// their parent, repeatedly. Returned sorted by (z, x, y).
 pub fn simplify(tiles: &[Tile]) -> Vec<Tile> {
     let mut sorted: Vec<Tile> = tiles.to_vec();
     sorted.sort_by_key(|t| t.z);
@@ -224,6 +224,6 @@ pub fn simplify(tiles: &[Tile]) -> Vec<Tile> {
         }
     }
     let mut out: Vec<Tile> = set.into_iter().collect();
-    out.sort();
+    out.sort_by_key(|t| (t.z, t.x, t.y));
     out
 }
