@@ -1,0 +1,172 @@
+//! Arguments of the `fused.tiles` functions: Python objects to numbers and tiles, and the
+//! exception class each core error becomes.
+
+use crate::error::PyFusedError;
+use fused_core::tiles::{self as core, Tile};
+use fused_core::Error;
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyFloat, PySequence, PyString, PyTuple};
+
+create_exception!(
+    fused._native,
+    MercantileError,
+    PyValueError,
+    "Base class of the tile-math errors; a ValueError."
+);
+create_exception!(
+    fused._native,
+    InvalidLatitudeError,
+    MercantileError,
+    "A latitude is NaN, infinite, or at/beyond a pole where mercator y is undefined."
+);
+create_exception!(
+    fused._native,
+    InvalidZoomError,
+    MercantileError,
+    "A zoom level is not an integer 0..=30, or not valid relative to a tile."
+);
+create_exception!(
+    fused._native,
+    ParentTileError,
+    MercantileError,
+    "The parent of the given tile cannot be determined."
+);
+create_exception!(
+    fused._native,
+    QuadKeyError,
+    MercantileError,
+    "A quadkey has a digit other than 0-3 or more than 30 digits."
+);
+create_exception!(
+    fused._native,
+    TileArgParsingError,
+    MercantileError,
+    "A tile argument is not a Tile, an (x, y, z) sequence, or three integers."
+);
+create_exception!(
+    fused._native,
+    TileError,
+    MercantileError,
+    "A tile's x or y is not an integer in 0..2**z."
+);
+
+/// The exception class for a core error, chosen by the argument it names.
+pub(super) fn tile_err(err: Error) -> PyErr {
+    let Error::InvalidArgument { name, .. } = &err else {
+        return PyFusedError(err).into();
+    };
+    let message = err.to_string();
+    match name.split('[').next().unwrap_or_default() {
+        "zoom" | "zooms" | "z" => InvalidZoomError::new_err(message),
+        "lat" | "lats" | "north" | "south" => InvalidLatitudeError::new_err(message),
+        "quadkey" => QuadKeyError::new_err(message),
+        "x" | "y" => TileError::new_err(message),
+        "tile" => TileArgParsingError::new_err(message),
+        _ => PyValueError::new_err(message),
+    }
+}
+
+// ---------------------------------------------------------------- argument conversion
+
+pub(super) fn invalid(name: &str, expected: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+    let repr = obj
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "an unprintable object".to_owned());
+    tile_err(Error::invalid(name, expected, repr))
+}
+
+pub(super) fn float_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    obj.extract::<f64>()
+        .map_err(|_| invalid(name, "a number", obj))
+}
+
+/// An integer, or a float with an integral value (mercantile accepts `Tile(1.0, 2.0, 3)`).
+pub(super) fn int_arg(obj: &Bound<'_, PyAny>, name: &str, expected: &str) -> PyResult<i64> {
+    if let Ok(v) = obj.extract::<i64>() {
+        return Ok(v);
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        let v = f.value();
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            return Ok(v as i64);
+        }
+    }
+    Err(invalid(name, expected, obj))
+}
+
+pub(super) const ZOOM_EXPECTED: &str = "an integer 0..=30";
+
+pub(super) fn zoom_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<u8> {
+    let z = int_arg(obj, name, ZOOM_EXPECTED)?;
+    core::check_zoom(z).map_err(|_| tile_err(Error::invalid(name, ZOOM_EXPECTED, z)))
+}
+
+pub(super) fn opt_zoom_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u8>> {
+    match obj {
+        Some(z) if !z.is_none() => Ok(Some(zoom_arg(z, "zoom")?)),
+        _ => Ok(None),
+    }
+}
+
+/// `zooms`: one zoom or an iterable of zooms.
+pub(super) fn zooms_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    const EXPECTED: &str = "an integer 0..=30 or a sequence of them";
+    if obj.extract::<i64>().is_ok() || obj.is_instance_of::<PyFloat>() {
+        return Ok(vec![zoom_arg(obj, "zooms")?]);
+    }
+    if obj.is_instance_of::<PyString>() {
+        return Err(invalid("zooms", EXPECTED, obj));
+    }
+    let items = obj
+        .try_iter()
+        .map_err(|_| invalid("zooms", EXPECTED, obj))?;
+    items.map(|item| zoom_arg(&item?, "zooms")).collect()
+}
+
+pub(super) fn truthy(obj: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    obj.map_or(Ok(false), |o| o.is_truthy())
+}
+
+pub(super) fn tile_from_items(
+    x: &Bound<'_, PyAny>,
+    y: &Bound<'_, PyAny>,
+    z: &Bound<'_, PyAny>,
+) -> PyResult<Tile> {
+    let x = int_arg(x, "x", "an integer")?;
+    let y = int_arg(y, "y", "an integer")?;
+    let z = int_arg(z, "z", ZOOM_EXPECTED)?;
+    Tile::new(x, y, z).map_err(tile_err)
+}
+
+pub(super) const TILE_EXPECTED: &str =
+    "a Tile, an (x, y, z) sequence, or three integers x, y, z (zoom is keyword-only)";
+
+/// One object that is a tile: a `Tile`, a tuple or another sequence of three integers.
+pub(super) fn tile_from_obj(obj: &Bound<'_, PyAny>) -> PyResult<Tile> {
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        if t.len() == 3 {
+            return tile_from_items(&t.get_item(0)?, &t.get_item(1)?, &t.get_item(2)?);
+        }
+    } else if let Ok(seq) = obj.cast::<PySequence>() {
+        if !obj.is_instance_of::<PyString>() && seq.len().ok() == Some(3) {
+            return tile_from_items(&seq.get_item(0)?, &seq.get_item(1)?, &seq.get_item(2)?);
+        }
+    }
+    Err(invalid("tile", TILE_EXPECTED, obj))
+}
+
+/// mercantile's `*tile` argument: one tile-like object, or x, y, z.
+pub(super) fn tile_args(args: &Bound<'_, PyTuple>) -> PyResult<Tile> {
+    match args.len() {
+        3 => tile_from_items(&args.get_item(0)?, &args.get_item(1)?, &args.get_item(2)?),
+        1 => tile_from_obj(&args.get_item(0)?),
+        n => Err(tile_err(Error::invalid(
+            "tile",
+            TILE_EXPECTED,
+            format!("{n} arguments"),
+        ))),
+    }
+}
