@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 PYPI_VENV = HERE / ".venv-fused-pypi"
 PYPI_VERSION = "2.9.5"
 
-MEASURE = r'''
+MEASURE = r"""
 import json, statistics, sys, time
 import fused
 
@@ -56,9 +56,12 @@ for label, fn in [
     ("fused.run(udf, engine='local', a=2)", lambda: fused.run(trivial, engine="local", a=2)),
 ]:
     s = timed(fn)
-    results[label] = {"p50_us": (p(s, 0.5) - p(base, 0.5)) / 1e3, "p90_us": (p(s, 0.9) - p(base, 0.9)) / 1e3}
+    results[label] = {
+        "p50_us": (p(s, 0.5) - p(base, 0.5)) / 1e3,
+        "p90_us": (p(s, 0.9) - p(base, 0.9)) / 1e3,
+    }
 print(json.dumps(results))
-'''
+"""
 
 
 def ensure_pypi_venv() -> Path:
@@ -74,7 +77,11 @@ def ensure_pypi_venv() -> Path:
 def measure(python: str, n: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUSED_")}
     out = subprocess.run(
-        [python, "-c", MEASURE, str(n)], capture_output=True, text=True, env=env, check=True,
+        [python, "-c", MEASURE, str(n)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
         cwd=HERE,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -87,7 +94,10 @@ def main() -> None:
     t0 = time.time()
     ours = measure(sys.executable, args.n)
     theirs = measure(str(ensure_pypi_venv()), args.n)
-    print(f"| call (overhead over a direct call) | fused-rs p50 µs | fused {theirs['version']} (PyPI) p50 µs | ratio |")
+    print(
+        "| call (overhead over a direct call) | fused-rs p50 µs "
+        f"| fused {theirs['version']} (PyPI) p50 µs | ratio |"
+    )
     print("|---|---:|---:|---:|")
     for key, value in ours.items():
         if not isinstance(value, dict):
@@ -97,7 +107,9 @@ def main() -> None:
             continue
         ratio = other["p50_us"] / value["p50_us"] if value["p50_us"] > 0 else float("inf")
         print(f"| `{key}` | {value['p50_us']:.1f} | {other['p50_us']:.1f} | {ratio:.0f}x |")
-    print(f"\n(direct call p50: {ours['direct_p50_us']:.2f} µs; n={args.n}; {time.time() - t0:.0f}s)")
+    print(
+        f"\n(direct call p50: {ours['direct_p50_us']:.2f} µs; n={args.n}; {time.time() - t0:.0f}s)"
+    )
 
 
 if __name__ == "__main__":

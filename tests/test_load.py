@@ -74,7 +74,9 @@ def test_entrypoint_rules(tmp_path):
 
 
 def test_meta_entrypoint_wins(tmp_path):
-    u = fused.load("@fused.udf\ndef a():\n    return 'a'\n\n@fused.udf\ndef udf():\n    return 'udf'\n")
+    u = fused.load(
+        "@fused.udf\ndef a():\n    return 'a'\n\n@fused.udf\ndef udf():\n    return 'udf'\n"
+    )
     u.entrypoint = "a"
     target = u.to_directory(tmp_path / "pkg")
     loaded = fused.load(target)
@@ -168,7 +170,11 @@ def _zip_with(path, entries):
 
 @pytest.mark.parametrize(
     "entry",
-    [("../evil.py", "x = 1", None), ("/abs/evil.py", "x = 1", None), ("link.py", "target.py", 0o120777)],
+    [
+        ("../evil.py", "x = 1", None),
+        ("/abs/evil.py", "x = 1", None),
+        ("link.py", "target.py", 0o120777),
+    ],
     ids=["dotdot", "absolute", "symlink"],
 )
 def test_unsafe_zip_entries_refused(tmp_path, entry):

@@ -5,6 +5,7 @@ import math
 import zipfile
 
 import pytest
+
 from fused import _native
 
 CODE = "@fused.udf\r\ndef udf(n: int = 2):\r\n    from utils import twice\r\n    return twice(n)"
@@ -62,8 +63,15 @@ def catalog_folder(tmp_path):
 def test_read_catalog_folder(tmp_path):
     pkg = _native.read_package(str(catalog_folder(tmp_path)))
     assert list(pkg) == [
-        "name", "entrypoint", "code", "source_file", "headers",
-        "parameters", "metadata", "readme", "type",
+        "name",
+        "entrypoint",
+        "code",
+        "source_file",
+        "headers",
+        "parameters",
+        "metadata",
+        "readme",
+        "type",
     ]
     assert pkg["name"] == "Sample_UDF"
     assert pkg["entrypoint"] == "udf"
@@ -105,7 +113,9 @@ def test_minimal_dict_and_package_from_code(tmp_path):
     back = _native.read_package(tmp_path / "q")
     assert back["readme"] == "# quick\n"
     assert {k: back[k] for k in ("name", "code", "type")} == {
-        "name": "quick", "code": "x = 1", "type": "geopandas_v2",
+        "name": "quick",
+        "code": "x = 1",
+        "type": "geopandas_v2",
     }
     with pytest.raises(ValueError, match="invalid name"):
         _native.package_from_code("a/b", "")

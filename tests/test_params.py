@@ -12,17 +12,18 @@ import typing
 import uuid
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
-import fused.types
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 import shapely.geometry as sg
+from shapely.geometry.base import BaseGeometry
+
+import fused.types
 from fused import _native
 from fused._coerce import coerce, param_specs, spec_of
 from fused.types import UdfParameterError
-from shapely.geometry.base import BaseGeometry
 
 UTC = dt.timezone.utc
 

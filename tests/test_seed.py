@@ -23,7 +23,11 @@ def test_get_started(examples):
 def test_get_started_bash_oneliner(examples):
     path = str(examples / FILE_UDF)
     out = subprocess.run(
-        [sys.executable, "-c", f"import fused; gdf = fused.load({path!r}).run_local(); print(gdf);"],
+        [
+            sys.executable,
+            "-c",
+            f"import fused; gdf = fused.load({path!r}).run_local(); print(gdf);",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -60,19 +64,18 @@ def test_run_as_tile_x_y_z(examples):
 
     udf = fused.load(str(examples / DEM_UDF))
     a = fused.run(udf=udf, x=2411, y=3079, z=13)
-    b = fused.run(udf=udf, lat=37.1, lng=-122.0, z=13)  # the same tile
-    assert np.array_equal(a, b)
-
-
-def _expected_bounding_tile():
-    import mercantile
-
-    return mercantile.bounding_tile(-77.34375, 38.41055, -77.167968, 38.54816)
+    assert a.shape == (256, 256) and a.dtype == np.uint8
+    # lat=37.1, lng=-122.0 lies in tile (1319, 3185, 13): the same pixels as by x/y/z.
+    b = fused.run(udf=udf, lat=37.1, lng=-122.0, z=13)
+    c = fused.run(udf=udf, x=1319, y=3185, z=13)
+    assert np.array_equal(b, c)
+    assert not np.array_equal(a, b)
 
 
 def test_run_as_tile_shapely_box(examples):
-    import fused
     from shapely.geometry import box
+
+    import fused
 
     udf = fused.load(str(examples / LULC_UDF))
     gdf = fused.run(udf=udf, bbox=box(-77.34375, 38.41055, -77.167968, 38.54816))
@@ -81,8 +84,9 @@ def test_run_as_tile_shapely_box(examples):
 
 
 def test_run_as_tile_shapely_polygon(examples):
-    import fused
     from shapely.geometry import Polygon
+
+    import fused
 
     polygon = Polygon(
         [
@@ -99,8 +103,9 @@ def test_run_as_tile_shapely_polygon(examples):
 
 
 def test_run_as_tile_geodataframe(examples):
-    import fused
     import geopandas as gpd
+
+    import fused
 
     # The seed's GeoJSON string, made valid (the document's copy has a stray bracket).
     gdf = gpd.read_file(
@@ -116,7 +121,9 @@ def test_run_as_tile_geodataframe(examples):
     )
     tile_udf = fused.load(str(examples / "Buffered_Points"))
     tiles = fused.run(udf=tile_udf, bbox=gdf)
-    bt = _expected_bounding_tile()
+    import mercantile
+
+    bt = mercantile.bounding_tile(*gdf.total_bounds)
     assert (tiles.x[0], tiles.y[0], tiles.z[0]) == (bt.x, bt.y, bt.z)
 
 

@@ -81,7 +81,9 @@ def test_bbox_forms_get_bbox_geometry_and_bounding_tile(bbox):
     gdf = make("fused.types.TileGDF").run_local(bbox=bbox)
     bt = mercantile.bounding_tile(-77.34375, 38.41055, -77.167968, 38.54816)
     assert (int(gdf.x[0]), int(gdf.y[0]), int(gdf.z[0])) == (bt.x, bt.y, bt.z)
-    assert list(gdf.total_bounds) == pytest.approx([-77.34375, 38.41055, -77.167968, 38.54816], abs=1e-5)
+    assert list(gdf.total_bounds) == pytest.approx(
+        [-77.34375, 38.41055, -77.167968, 38.54816], abs=1e-5
+    )
     bounds = make("fused.types.Bounds", "bounds").run_local(bbox=bbox)
     assert bounds == pytest.approx([-77.34375, 38.41055, -77.167968, 38.54816], abs=1e-5)
 
@@ -93,13 +95,20 @@ def test_geodataframe_in_other_crs_is_reprojected():
 
 
 def test_tile_parameter_choice():
-    both = fused.load("@fused.udf\ndef udf(first=None, bbox=None, bounds=None):\n    return (first, bbox, bounds)\n")
+    both = fused.load(
+        "@fused.udf\ndef udf(first=None, bbox=None, bounds=None):\n"
+        "    return (first, bbox, bounds)\n"
+    )
     first, bbox, bounds = both.run_local(x=0, y=0, z=0)
     assert first is None and bbox is None
     assert bounds.z[0] == 0  # unannotated: TileGDF form
-    only_bbox = fused.load("@fused.udf\ndef udf(a=None, bbox: fused.types.Bounds=None):\n    return (a, bbox)\n")
+    only_bbox = fused.load(
+        "@fused.udf\ndef udf(a=None, bbox: fused.types.Bounds=None):\n    return (a, bbox)\n"
+    )
     assert only_bbox.run_local(x=0, y=0, z=1)[1] == pytest.approx(_bounds(0, 0, 1))
-    first_param = fused.load("@fused.udf\ndef udf(area: fused.types.Bounds=None, n: int=1):\n    return area\n")
+    first_param = fused.load(
+        "@fused.udf\ndef udf(area: fused.types.Bounds=None, n: int=1):\n    return area\n"
+    )
     assert first_param.run_local(x=0, y=0, z=1) == pytest.approx(_bounds(0, 0, 1))
 
 
@@ -109,7 +118,9 @@ def test_xyz_consumed_not_passed_on():
 
 
 def test_udf_with_own_x_y_parameters_gets_them():
-    u = fused.load("@fused.udf\ndef udf(x: int = 0, y: int = 0, z: int = 0):\n    return (x, y, z)\n")
+    u = fused.load(
+        "@fused.udf\ndef udf(x: int = 0, y: int = 0, z: int = 0):\n    return (x, y, z)\n"
+    )
     assert u.run_local(x="1", y=2, z=3) == (1, 2, 3)
 
 

@@ -6,10 +6,11 @@ import math
 import pickle
 import random
 
-import fused.tiles as ft
 import mercantile
 import numpy as np
 import pytest
+
+import fused.tiles as ft
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
 

@@ -19,12 +19,12 @@ def test_bare_decorator_keeps_code_as_written():
     assert module_level_udf.name == "module_level_udf"
     assert module_level_udf.entrypoint == "module_level_udf"
     assert module_level_udf.code == textwrap.dedent(
-        '''\
+        """\
         @fused.udf
         def module_level_udf(a: int = 1, b: str = "x"):  # a comment on the def line
             # a comment inside
             return {"a": a, "b": b}
-        '''
+        """
     )
 
 
@@ -87,7 +87,13 @@ def test_parameters_and_annotations():
     from typing import Dict, List, Optional
 
     @fused.udf
-    def f(bbox: fused.types.TileGDF = None, n: int = 3, tags: Optional[List[int]] = None, d: Dict = None, s="x"):
+    def f(
+        bbox: fused.types.TileGDF = None,
+        n: int = 3,
+        tags: Optional[List[int]] = None,
+        d: Dict = None,
+        s="x",
+    ):
         return n
 
     params = f.parameters

@@ -8,8 +8,8 @@ module body in a fresh namespace with `fused` injected, header modules importabl
 """
 
 from __future__ import annotations
-
 import __future__
+
 import builtins
 import hashlib
 import importlib.abc
@@ -150,7 +150,12 @@ class Prepared:
         self.name = udf.name
         self.filename = _filename("udf", udf.name, udf.code)
         _register_source(self.filename, udf.code)
-        self.code = _compile(udf.code, self.filename, udf.name)
+        source = udf.code
+        if udf.__dict__.get("__wrapped__") is not None:
+            # Defined in this session: the decorator has run already, and its arguments may
+            # name variables of the defining scope, so it is not run again.
+            source = _blank_udf_decorators(source)
+        self.code = _compile(source, self.filename, udf.name)
         self.headers: dict[str, tuple[types.CodeType, str]] = {}
         self.header_files: set[str] = set()
         for header in udf.headers:
@@ -254,13 +259,35 @@ class Prepared:
             func = _unwrap(namespace[self.entrypoint])
             return func(**kwargs)
         except Exception as exc:
-            raise self.runtime_error(
-                exc, tee_out.getvalue(), tee_err.getvalue()
-            ) from _trim(exc, self._user_files())
+            raise self.runtime_error(exc, tee_out.getvalue(), tee_err.getvalue()) from _trim(
+                exc, self._user_files()
+            )
         finally:
             sys.stdout, sys.stderr = out, err
             if installed is not None:
                 installed.__exit__()
+
+
+def _blank_udf_decorators(code: str) -> str:
+    """`code` with its `@fused.udf` / `@udf` decorator lines blanked (line numbers kept)."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code  # compile() reports it with the right line
+    lines = code.splitlines(True)
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for deco in node.decorator_list:
+            target = deco.func if isinstance(deco, ast.Call) else deco
+            name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+            if name == "udf" and deco.end_lineno is not None:
+                for i in range(deco.lineno - 1, deco.end_lineno):
+                    ending = "\r\n" if lines[i].endswith("\r\n") else "\n"
+                    lines[i] = ending if lines[i].endswith(("\n", "\r")) else ""
+    return "".join(lines)
 
 
 def _resolve_annotations(func: Any, fallback: Optional[dict[str, Any]]) -> None:
@@ -326,13 +353,13 @@ def _resolve_entrypoint(
     )
 
 
-_prepared: dict[tuple[str, tuple[Header, ...], Optional[str]], Prepared] = {}
+_prepared: dict[tuple[str, tuple[Header, ...], Optional[str], bool], Prepared] = {}
 _prepared_lock = threading.Lock()
 
 
 def prepare(udf: Udf) -> Prepared:
     """The compiled form of `udf`, built once per (code, headers, entrypoint)."""
-    key = (udf.code, tuple(udf.headers), udf.entrypoint)
+    key = (udf.code, tuple(udf.headers), udf.entrypoint, "__wrapped__" in udf.__dict__)
     prepared = _prepared.get(key)
     if prepared is None:
         with _prepared_lock:

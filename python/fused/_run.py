@@ -60,7 +60,9 @@ def run(
         raise ValueError(f"invalid cache: expected True or False, got {cache!r}")
     if parameters:
         if not isinstance(parameters, dict):
-            raise ValueError(f"invalid parameters: expected a dict, got {type(parameters).__name__}")
+            raise ValueError(
+                f"invalid parameters: expected a dict, got {type(parameters).__name__}"
+            )
         both = sorted(set(parameters) & set(params))
         if both:
             raise TypeError(f"parameter(s) given twice: {', '.join(both)}")

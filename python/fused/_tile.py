@@ -95,9 +95,7 @@ def _check_bounds(name: str, values: Any) -> tuple[float, float, float, float]:
     if not (-180.0 <= w <= 180.0 and -180.0 <= e <= 180.0):
         raise ValueError(f"invalid {name}: longitudes must be within [-180, 180], got {values!r}")
     if not (-90.0 <= s <= n <= 90.0):
-        raise ValueError(
-            f"invalid {name}: expected -90 <= south <= north <= 90, got {values!r}"
-        )
+        raise ValueError(f"invalid {name}: expected -90 <= south <= north <= 90, got {values!r}")
     return (w, s, e, n)
 
 

@@ -63,7 +63,7 @@ def parse_cache_max_age(value: Union[str, int, None]) -> Optional[int]:
     if isinstance(value, str):
         return _native.parse_max_age(value)
     raise ValueError(
-        "invalid cache_max_age: expected a duration such as \"10s\", \"30m\", \"48h\", \"90d\" "
+        'invalid cache_max_age: expected a duration such as "10s", "30m", "48h", "90d" '
         f"or whole seconds, got {value!r}"
     )
 
@@ -98,7 +98,9 @@ def _headers_from(headers: Optional[Sequence[Any]], base_dir: Optional[Path]) ->
     names = [h.module_name for h in out]
     for h in out:
         if not h.module_name.isidentifier():
-            raise ValueError(f"invalid header module_name {h.module_name!r}: not a Python identifier")
+            raise ValueError(
+                f"invalid header module_name {h.module_name!r}: not a Python identifier"
+            )
         if names.count(h.module_name) > 1:
             raise ValueError(f"duplicate header module_name {h.module_name!r}")
     return out
