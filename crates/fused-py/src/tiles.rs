@@ -424,5 +424,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tile_many, m)?)?;
     m.add_function(wrap_pyfunction!(_tile_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(_tile_block, m)?)?;
+    m.add_function(wrap_pyfunction!(named::_tiles_direct_alloc, m)?)?;
     Ok(())
 }
