@@ -541,3 +541,26 @@ def test_messages_are_specific():
         ft.bounds(4, 0, 2)
     with pytest.raises(ValueError, match=r"invalid lng: expected a finite number, got NaN"):
         ft.tile(NAN, 0, 1)
+
+
+def test_results_without_direct_construction():
+    """The tuple.__new__ path (used from Python 3.14) gives the same objects."""
+    native = ft._native
+    was_on = native._tiles_direct_alloc(False)
+    try:
+        t = ft.tile(0.0, 0.0, 3)
+        assert type(t) is ft.Tile and t == (4, 4, 3) and hash(t) == hash((4, 4, 3))
+        assert ft.bounds(t) == mercantile.bounds(4, 4, 3)
+        assert type(ft.bounds(t)) is ft.LngLatBbox
+        bbox = (2.2, 48.8, 2.5, 48.95)
+        assert list(ft.tiles(*bbox, 15)) == list(mercantile.tiles(*bbox, 15))
+        assert ft.children(0, 0, 0) == mercantile.children(0, 0, 0)
+    finally:
+        native._tiles_direct_alloc(was_on)
+
+
+def test_built_tiles_hash_and_compare_like_tuples():
+    got = list(ft.tiles(-10, -10, 10, 10, 6))
+    assert set(got) == {tuple(t) for t in got}
+    assert {t: i for i, t in enumerate(got)}[tuple(got[5])] == 5
+    assert sorted(got, reverse=True) == sorted(map(tuple, got), reverse=True)

@@ -366,9 +366,21 @@ fn _tile_block<'py>(
     let height = r.height();
     let (mut col, mut row) = (start / height, start % height);
     let mut x_obj = (x_min + col as u32).into_pyobject(py)?.into_any();
+    // Every column has the same y values: when the block spans whole columns, create each
+    // y int once and share it (ints are immutable).
+    let shared_ys = if height <= count {
+        (y_min..=y_max)
+            .map(|y| Ok(y.into_pyobject(py)?.into_any()))
+            .collect::<PyResult<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
     let mut out = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let y_obj = (y_min + row as u32).into_pyobject(py)?.into_any();
+        let y_obj = match shared_ys.get(row as usize) {
+            Some(y) => y.clone(),
+            None => (y_min + row as u32).into_pyobject(py)?.into_any(),
+        };
         out.push(maker.make([x_obj.clone(), y_obj, z_obj.clone()])?);
         row += 1;
         if row == height {
@@ -412,5 +424,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tile_many, m)?)?;
     m.add_function(wrap_pyfunction!(_tile_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(_tile_block, m)?)?;
+    m.add_function(wrap_pyfunction!(named::_tiles_direct_alloc, m)?)?;
     Ok(())
 }

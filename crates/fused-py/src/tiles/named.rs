@@ -7,6 +7,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyList, PyTuple, PyType};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 // ---------------------------------------------------------------- namedtuple results
 
@@ -19,7 +20,27 @@ pub(super) struct Classes {
 
 static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
 static TUPLE_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static DIRECT_ALLOC: PyOnceLock<bool> = PyOnceLock::new();
+/// Whether instances are built directly (see [`NamedTuple::make`]); tests switch it off to
+/// exercise the `tuple.__new__` path.
+static DIRECT_ALLOC: AtomicBool = AtomicBool::new(true);
+
+/// Whether this interpreter's tuple layout allows building instances directly.
+fn direct_alloc_supported(py: Python<'_>) -> bool {
+    static SUPPORTED: PyOnceLock<bool> = PyOnceLock::new();
+    *SUPPORTED.get_or_init(py, || {
+        let v = py.version_info();
+        ((3, 9)..(3, 14)).contains(&(v.major, v.minor))
+    })
+}
+
+/// Switch direct building of namedtuples on or off (where supported); returns whether it is
+/// now on. Private: for tests of the fallback path.
+#[pyfunction]
+pub(super) fn _tiles_direct_alloc(py: Python<'_>, enabled: bool) -> bool {
+    let on = enabled && direct_alloc_supported(py);
+    DIRECT_ALLOC.store(on, Ordering::Relaxed);
+    on
+}
 
 /// The namedtuple classes defined in `fused.tiles` (imported on first use).
 pub(super) fn classes(py: Python<'_>) -> PyResult<&'static Classes> {
@@ -55,10 +76,7 @@ pub(super) struct NamedTuple<'py> {
 impl<'py> NamedTuple<'py> {
     pub(super) fn new(cls: &Py<PyType>, py: Python<'py>) -> Self {
         let cls = cls.bind(py).clone();
-        let direct = *DIRECT_ALLOC.get_or_init(py, || {
-            let v = py.version_info();
-            ((3, 9)..(3, 14)).contains(&(v.major, v.minor))
-        });
+        let direct = DIRECT_ALLOC.load(Ordering::Relaxed) && direct_alloc_supported(py);
         // SAFETY: `cls` is a heap type (a Python class, checked to subclass tuple in
         // `classes`); PyType_GetSlot may read any slot of a heap type.
         let slot = if direct {
