@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,8 +77,11 @@ def ensure_pypi_venv() -> Path:
 
 def measure(python: str, n: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUSED_")}
+    # A real file: @fused.udf reads the UDF's source, which `python -c` does not keep.
+    script = Path(tempfile.mkdtemp()) / "measure_run.py"
+    script.write_text(MEASURE)
     out = subprocess.run(
-        [python, "-c", MEASURE, str(n)],
+        [python, str(script), str(n)],
         capture_output=True,
         text=True,
         env=env,

@@ -15,9 +15,10 @@ import sys
 import time
 import warnings
 
-import fused.tiles as ft
 import mercantile
 import numpy as np
+
+import fused.tiles as ft
 
 # Greater Los Angeles at zoom 15: about 104k tiles.
 BBOX = (-119.6, 33.0, -115.6, 35.6)
