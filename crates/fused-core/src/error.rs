@@ -35,6 +35,47 @@ pub enum Error {
     #[error("{path}: no such file or directory")]
     NotFound { path: String },
 
+    /// A remote resource (GitHub folder or file, gist) does not exist: HTTP 404
+    /// (maps to `FileNotFoundError`). `what` names owner, repo, ref and path, or the gist.
+    #[error("{what} not found ({url} answered 404){hint}")]
+    RemoteNotFound {
+        what: String,
+        url: String,
+        hint: String,
+    },
+
+    /// GitHub's rate limit was hit (403/429 with rate-limit headers) (maps to `PermissionError`).
+    #[error(
+        "GitHub rate limit exceeded ({url} answered {status}); {reset}. Set GITHUB_TOKEN to a \
+         GitHub token to raise the limit (5000 requests/hour instead of 60)"
+    )]
+    RateLimited {
+        url: String,
+        status: u16,
+        /// Human text for when the limit resets, e.g. "resets in 1234 s (at 2024-05-01 12:00:00 UTC)".
+        reset: String,
+        /// The unix time the limit resets, when the server said.
+        reset_at: Option<u64>,
+    },
+
+    /// Authentication is missing or was refused (401, a 403 that is not a rate limit, or an
+    /// action that needs a token) (maps to `PermissionError`).
+    #[error("{message}")]
+    AuthRequired { url: String, message: String },
+
+    /// The network failed: connection refused, DNS, timeout, TLS (maps to `ConnectionError`).
+    #[error("cannot fetch {url}: {cause}")]
+    Network { url: String, cause: String },
+
+    /// A remote server answered with an unexpected status or a malformed/oversized body
+    /// (maps to `OSError`).
+    #[error("{url}: {message}")]
+    Remote {
+        url: String,
+        status: Option<u16>,
+        message: String,
+    },
+
     /// Any other I/O failure, with the path it happened on (maps to `OSError`).
     #[error("{path}: {source}")]
     Io {

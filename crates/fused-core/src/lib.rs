@@ -8,9 +8,11 @@
 //! * [`params`]: parameter type specs and the string -> value conversion rules.
 //! * [`package`]: the UDF package model (meta.json, folder, zip), read and written.
 //! * [`duration`]: `cache_max_age` strings such as `"30m"`.
+//! * [`github`]: UDF packages fetched from GitHub and gists, with an on-disk cache.
 
 pub mod duration;
 pub mod error;
+pub mod github;
 pub mod package;
 pub mod params;
 pub mod tiles;

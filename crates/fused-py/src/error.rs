@@ -2,7 +2,10 @@
 
 use fused_core::Error;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyFileExistsError, PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::{
+    PyConnectionError, PyFileExistsError, PyFileNotFoundError, PyOSError, PyPermissionError,
+    PyValueError,
+};
 use pyo3::prelude::*;
 
 create_exception!(
@@ -40,8 +43,18 @@ impl From<PyFusedError> for PyErr {
             }),
             Error::InvalidArgument { .. } | Error::Package { .. } => PyValueError::new_err(message),
             Error::AlreadyExists { .. } => PyFileExistsError::new_err(message),
-            Error::NotFound { .. } => PyFileNotFoundError::new_err(message),
-            Error::Io { .. } => PyOSError::new_err(message),
+            Error::NotFound { .. } | Error::RemoteNotFound { .. } => {
+                PyFileNotFoundError::new_err(message)
+            }
+            Error::RateLimited { reset_at, .. } => Python::attach(|py| {
+                let exc = PyPermissionError::new_err(message);
+                // When the limit resets (unix seconds), for callers that want to wait.
+                let _ = exc.value(py).setattr("reset_at", reset_at);
+                exc
+            }),
+            Error::AuthRequired { .. } => PyPermissionError::new_err(message),
+            Error::Network { .. } => PyConnectionError::new_err(message),
+            Error::Io { .. } | Error::Remote { .. } => PyOSError::new_err(message),
         }
     }
 }

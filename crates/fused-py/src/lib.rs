@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 
 mod error;
+mod github;
 mod package;
 mod params;
 mod tiles;
@@ -25,5 +26,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tiles::register(m)?;
     params::register(m)?;
     package::register(m)?;
+    github::register(m)?;
     Ok(())
 }
