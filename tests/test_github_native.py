@@ -1,18 +1,12 @@
 """`fused._native.github_fetch` / `github_create_gist` / `parse_github_url` against a fake GitHub
 on 127.0.0.1 (tests/fake_github.py). No test touches the internet.
-
-The extension is imported as `fused._native` when the `fused` package imports; while other
-modules of the package are still being written on other branches, it is loaded straight from
-the built `python/fused/_native*.so` instead (switch to `from fused import _native` once merged).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,27 +14,9 @@ from pathlib import Path
 import pytest
 from fake_github import FakeGitHub
 
+from fused import _native as native
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load_native():
-    try:
-        from fused import _native
-
-        return _native
-    except ImportError:
-        for name in [m for m in sys.modules if m == "fused" or m.startswith("fused.")]:
-            del sys.modules[name]
-    so = sorted((ROOT / "python" / "fused").glob("_native*.so"))
-    if not so:
-        pytest.skip("fused._native is not built (run maturin develop)", allow_module_level=True)
-    spec = importlib.util.spec_from_file_location("fused._native", so[0])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-native = _load_native()
 
 SHA = "3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a"
 GIST_ID = "aa11bb22cc33dd44ee55ff6677889900"

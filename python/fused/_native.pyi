@@ -84,3 +84,23 @@ def write_package(
     as_zip: bool = False,
 ) -> None: ...
 def package_from_code(name: str, code: str) -> dict[str, Any]: ...
+
+# github -------------------------------------------------------------------------------------
+def github_fetch(
+    url: str,
+    *,
+    cache_dir: Union[str, PathLike[str]],
+    api_url: str,
+    raw_url: str,
+    token: Optional[str] = None,
+    revalidate_s: int = 60,
+) -> dict[str, Any]: ...
+def github_create_gist(
+    files: dict[str, str],
+    *,
+    description: str,
+    public: bool,
+    api_url: str,
+    token: Optional[str],
+) -> dict[str, str]: ...
+def parse_github_url(url: str) -> dict[str, Optional[str]]: ...
