@@ -5,7 +5,8 @@ The public API mirrors the `fused` package: `@fused.udf`, `fused.load`, `fused.r
 handling (tile math, parameter rules, UDF packages) is done in Rust (`fused._native`).
 """
 
-from fused import tiles, types
+from fused import api, core, tiles, types
+from fused._cache import cache
 from fused._load import load
 from fused._native import __version__
 from fused._options import options
@@ -16,6 +17,9 @@ __all__ = [
     "Header",
     "Udf",
     "__version__",
+    "api",
+    "cache",
+    "core",
     "load",
     "options",
     "run",

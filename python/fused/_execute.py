@@ -354,7 +354,6 @@ def _resolve_entrypoint(
 
 
 _prepared: dict[tuple[str, tuple[Header, ...], Optional[str], bool], Prepared] = {}
-_prepared_lock = threading.Lock()
 
 
 def prepare(udf: Udf) -> Prepared:
@@ -362,11 +361,9 @@ def prepare(udf: Udf) -> Prepared:
     key = (udf.code, tuple(udf.headers), udf.entrypoint, "__wrapped__" in udf.__dict__)
     prepared = _prepared.get(key)
     if prepared is None:
-        with _prepared_lock:
-            prepared = _prepared.get(key)
-            if prepared is None:
-                prepared = Prepared(udf)
-                _prepared[key] = prepared
+        # No lock held while the module body runs: it may itself load and prepare UDFs.
+        # Two threads preparing the same code at once both compile; one result is kept.
+        prepared = _prepared.setdefault(key, Prepared(udf))
         if udf.__dict__.get("_module") is None:
             udf._module = prepared.namespace
     return prepared

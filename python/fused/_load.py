@@ -57,8 +57,9 @@ def udf_from_package(pkg: dict[str, Any], name_from_code: bool = False) -> Udf:
 def load(url_or_path: Union[str, os.PathLike[str]], **_options: Any) -> Udf:
     """Load a UDF.
 
-    Accepts a folder in the catalog layout (meta.json, `<name>.py`, headers), a `.zip` of
-    one, a single `.py` file, or a string of Python code.
+    Accepts a GitHub URL (`https://github.com/<owner>/<repo>/tree/<ref>/<path>`, blob and
+    raw URLs, gists), a folder in the catalog layout (meta.json, `<name>.py`, headers), a
+    `.zip` of one, a single `.py` file, or a string of Python code.
     """
     if isinstance(url_or_path, os.PathLike):
         url_or_path = os.fspath(url_or_path)
@@ -70,9 +71,13 @@ def load(url_or_path: Union[str, os.PathLike[str]], **_options: Any) -> Udf:
     if "\n" in text or text.lstrip().startswith(("@", "def ", "import ", "from ")):
         return udf_from_package(_native.package_from_code("udf", text), name_from_code=True)
     if _URL.match(text):
+        from fused._github import is_github_url, load_github
+
+        if is_github_url(text):
+            return load_github(text)
         raise ValueError(
-            f"fused.load({text!r}): loading from URLs is not available in this build "
-            "(load a local folder, zip or .py file)"
+            f"fused.load({text!r}): expected a GitHub or gist URL (github.com, "
+            "raw.githubusercontent.com, gist.github.com), a local path or code"
         )
     path = Path(text).expanduser()
     if path.exists():

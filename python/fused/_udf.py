@@ -166,6 +166,13 @@ class Udf:
 
         return run(self, *args, engine="local", **kwargs)
 
+    def map(self, arg_list: Any, **common: Any) -> Any:
+        """Run once per item of `arg_list` (dicts are keyword arguments, other values go to
+        the first parameter); returns a `MapResult` with `.results()`, `.errors()`, `.df()`."""
+        from fused._map import map_udf
+
+        return map_udf(self, arg_list, **common)
+
     @property
     def parameters(self) -> dict[str, UdfParameter]:
         """The entrypoint's parameters: name -> UdfParameter(name, annotation, default, spec)."""
@@ -211,6 +218,13 @@ class Udf:
         target = Path(path)
         _native.write_package(self._package(), str(target), overwrite=overwrite, as_zip=True)
         return target
+
+    def to_gist(self, public: bool = False, description: Optional[str] = None) -> str:
+        """Save as a GitHub gist (needs `GITHUB_TOKEN`); returns the gist's URL, which
+        `fused.load` accepts."""
+        from fused._github import create_gist
+
+        return create_gist(self, public=public, description=description)
 
     # -- module attributes -----------------------------------------------------------------
     def __getattr__(self, attr: str) -> Any:
