@@ -11,10 +11,12 @@
 //! * [`github`]: UDF packages fetched from GitHub and gists, with an on-disk cache.
 
 pub mod duration;
+pub mod encode;
 pub mod error;
 pub mod github;
 pub mod package;
 pub mod params;
+pub mod result;
 pub mod tiles;
 
 pub use error::{Error, Result};

@@ -1,0 +1,3 @@
+//! The standalone `fused-server` binary (being written).
+
+fn main() {}
