@@ -53,16 +53,7 @@ pub fn tile_ranges(
     zooms: &[u8],
     truncate: bool,
 ) -> Result<Vec<TileRange>> {
-    let (mut west, mut south, mut east, mut north) = (
-        check_finite("west", west)?,
-        check_finite("south", south)?,
-        check_finite("east", east)?,
-        check_finite("north", north)?,
-    );
-    if truncate {
-        (west, south) = truncate_lnglat(west, south);
-        (east, north) = truncate_lnglat(east, north);
-    }
+    let (west, south, east, north) = checked_box(west, south, east, north, truncate)?;
     let parts: &[(f64, f64)] = if west > east {
         &[(-180.0, east), (west, 180.0)]
     } else {
@@ -136,9 +127,14 @@ pub fn tiles_xy(
     Ok((xs, ys))
 }
 
-/// The smallest tile containing a box (mercantile `bounding_tile`), zoom at most 28. Boxes
-/// touching or crossing a pole, and boxes spanning lng 0 or lat 0, give the zoom-0 tile.
-pub fn bounding_tile(west: f64, south: f64, east: f64, north: f64, truncate: bool) -> Result<Tile> {
+/// A box's edges, each checked to be finite (named in the error), truncated if asked.
+fn checked_box(
+    west: f64,
+    south: f64,
+    east: f64,
+    north: f64,
+    truncate: bool,
+) -> Result<(f64, f64, f64, f64)> {
     let (mut west, mut south, mut east, mut north) = (
         check_finite("west", west)?,
         check_finite("south", south)?,
@@ -149,6 +145,13 @@ pub fn bounding_tile(west: f64, south: f64, east: f64, north: f64, truncate: boo
         (west, south) = truncate_lnglat(west, south);
         (east, north) = truncate_lnglat(east, north);
     }
+    Ok((west, south, east, north))
+}
+
+/// The smallest tile containing a box (mercantile `bounding_tile`), zoom at most 28. Boxes
+/// touching or crossing a pole, and boxes spanning lng 0 or lat 0, give the zoom-0 tile.
+pub fn bounding_tile(west: f64, south: f64, east: f64, north: f64, truncate: bool) -> Result<Tile> {
+    let (west, south, east, north) = checked_box(west, south, east, north, truncate)?;
     let east = east - LL_EPSILON;
     let south = south + LL_EPSILON;
     const WORLD: Tile = Tile { x: 0, y: 0, z: 0 };
