@@ -6,6 +6,7 @@ handling (tile math, parameter rules, UDF packages) is done in Rust (`fused._nat
 """
 
 from fused import api, core, tiles, types
+from fused._account import NotebookCredentials
 from fused._cache import cache
 from fused._load import load
 from fused._native import __version__
@@ -15,6 +16,7 @@ from fused._udf import Header, Udf, udf
 
 __all__ = [
     "Header",
+    "NotebookCredentials",
     "Udf",
     "__version__",
     "api",

@@ -13,7 +13,6 @@ from fused._udf import CACHE_MAX_AGE_KEY, DEFAULT_UDF_TYPE, Header, Udf, _header
 __all__ = ["load", "udf_from_package"]
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-_SAVED = re.compile(r"^[^/\s@]+@[^/\s@]+/[^/\s]+$")
 
 
 def udf_from_package(pkg: dict[str, Any], name_from_code: bool = False) -> Udf:
@@ -83,9 +82,15 @@ def load(url_or_path: Union[str, os.PathLike[str]], **_options: Any) -> Udf:
     if path.exists():
         pkg = _native.read_package(str(path))
         return udf_from_package(pkg, name_from_code=path.suffix == ".py")
-    if _SAVED.match(text):
-        raise ValueError(
-            f"fused.load({text!r}): loading saved UDFs needs a fused-rs server, and none is "
-            "configured"
-        )
+    from fused._account import is_saved_reference, load_saved
+    from fused._client import has_server
+
+    if is_saved_reference(text) or (has_server() and re.fullmatch(r"[A-Za-z0-9_.-]+", text)):
+        if not has_server():
+            raise ValueError(
+                f"fused.load({text!r}): loading saved UDFs needs a fused-rs server, and none "
+                "is configured (fused login --server URL, or FUSED_SERVER_URL and "
+                "FUSED_AUTH_TOKEN)"
+            )
+        return load_saved(text)
     raise FileNotFoundError(f"fused.load({text!r}): no such file or directory")

@@ -6,7 +6,6 @@ from typing import Any, Optional, Union
 
 from fused import _coerce
 from fused._execute import header_module, module_namespace, prepare
-from fused._options import options
 from fused._tile import extract_tile, shape_tile
 from fused._udf import Udf, parse_cache_max_age
 
@@ -17,7 +16,9 @@ ENGINES = ("local", "remote")
 
 def _resolve_engine(engine: Optional[str]) -> str:
     if engine is None:
-        return "remote" if options.server_url else "local"
+        from fused._client import has_server
+
+        return "remote" if has_server() else "local"
     if engine not in ENGINES:
         raise ValueError(f"invalid engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
     return engine
@@ -55,7 +56,6 @@ def run(
         raise TypeError(
             f"fused.run() expected a Udf (from @fused.udf or fused.load), got {type(udf).__name__}"
         )
-    parse_cache_max_age(cache_max_age)
     if not isinstance(cache, bool):
         raise ValueError(f"invalid cache: expected True or False, got {cache!r}")
     if parameters:
@@ -67,12 +67,10 @@ def run(
         if both:
             raise TypeError(f"parameter(s) given twice: {', '.join(both)}")
         params = {**parameters, **params}
-    if _resolve_engine(engine) == "remote":
-        raise RuntimeError(
-            "engine='remote': no server configured for this SDK (the remote engine needs a "
-            "fused-rs server; run with engine='local')"
-        )
+    max_age = parse_cache_max_age(cache_max_age)
     prepared = prepare(udf)
+    if _resolve_engine(engine) == "remote":
+        return _run_remote(udf, prepared, args, x, y, z, params, max_age, cache)
     tile = extract_tile(prepared, x, y, z, params)
     kwargs = _bind(udf, prepared, args, params, tile)
     return prepared.call(kwargs)
@@ -125,3 +123,35 @@ def _bind(
     if missing:
         raise TypeError(f"UDF {udf.name!r} is missing required parameter(s): {', '.join(missing)}")
     return kwargs
+
+
+def _run_remote(
+    udf: Udf,
+    prepared: Any,
+    args: tuple[Any, ...],
+    x: Any,
+    y: Any,
+    z: Any,
+    params: dict[str, Any],
+    max_age: Optional[int],
+    cache: bool,
+) -> Any:
+    """Ship the run to the server: the tile as z/x/y in the URL, a bbox as the tile
+    parameter's value (4 numbers for a bounds-like annotation, else WKT)."""
+    from fused._remote import run_remote
+
+    for name, value in zip(prepared.param_names, args):
+        if name in params:
+            raise TypeError(f"UDF {udf.name!r} got parameter {name!r} twice")
+        params[name] = value
+    tile = extract_tile(prepared, x, y, z, params)
+    xyz = None
+    if tile is not None:
+        name, arg = tile
+        if arg.geometry is None:
+            xyz = (arg.x, arg.y, arg.z)
+        else:
+            spec = prepared.parameters[name].spec
+            shaped = shape_tile(spec, arg)
+            params[name] = list(arg.bounds) if isinstance(shaped, list) else arg.shapely().wkt
+    return run_remote(udf, xyz, params, cache_max_age=max_age, cache=cache)

@@ -102,7 +102,9 @@ def _check_bounds(name: str, values: Any) -> tuple[float, float, float, float]:
 def _from_bbox(name: str, value: Any) -> TileArg:
     geometry = None
     if isinstance(value, str):
-        value = _coerce.coerce(name, "bounds", value)
+        text = value.strip()
+        is_bounds = text[:1] in "[-+.0123456789" and "(" not in text and "{" not in text
+        value = _coerce.coerce(name, "bounds" if is_bounds else "geometry", value)
     module = type(value).__module__ or ""
     if isinstance(value, tuple) and hasattr(value, "_fields") and len(value) == 3:
         return _from_xyz(*value)  # a Tile (ours or mercantile's)

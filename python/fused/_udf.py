@@ -226,6 +226,20 @@ class Udf:
 
         return create_gist(self, public=public, description=description)
 
+    def to_fused(self, overwrite: bool = False) -> dict[str, Any]:
+        """Save to the configured fused-rs server under your account (a new version on each
+        save; an existing name needs `overwrite=True`). Returns name, version, owner."""
+        from fused._account import save_udf
+
+        return save_udf(self, overwrite=overwrite)
+
+    def create_access_token(self) -> Any:
+        """A share token for this saved UDF: `.token`, `.shared_url`, `.tile_url`,
+        `.revoke()`; its URLs run the UDF with no login."""
+        from fused._account import create_access_token
+
+        return create_access_token(self)
+
     # -- module attributes -----------------------------------------------------------------
     def __getattr__(self, attr: str) -> Any:
         # Only called for names not found normally. Private and dunder names never run code

@@ -1,6 +1,6 @@
-"""`fused.api`: the platform API. Server calls (whoami, list_udfs, ...) need a fused-rs
-server and arrive with it; `fused.api.api.AnyBaseUdf` is here for catalog code."""
+"""`fused.api`: the fused-rs server's account and registry calls."""
 
+from fused._account import delete_udf, list_udfs, whoami
 from fused.api.api import AnyBaseUdf
 
-__all__ = ["AnyBaseUdf"]
+__all__ = ["AnyBaseUdf", "delete_udf", "list_udfs", "whoami"]

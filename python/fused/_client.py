@@ -1,0 +1,214 @@
+"""Talking to a fused-rs server: credentials, tokens, and JSON/HTTP calls (stdlib only).
+
+The server and token come from `FUSED_SERVER_URL` + `FUSED_AUTH_TOKEN` (an API key or an
+access token), else from the credentials file `$FUSED_HOME/credentials` (JSON, mode 0600)
+that `fused login` / `fused.NotebookCredentials()` write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from fused._options import options
+
+__all__ = [
+    "Response",
+    "ServerError",
+    "credentials_path",
+    "request",
+    "save_credentials",
+    "server",
+]
+
+DEFAULT_TIMEOUT_S = 600
+
+
+class ServerError(RuntimeError):
+    """The server answered with an error status; `.status`, `.body`, `.url` say which."""
+
+    def __init__(
+        self, message: str, status: int, body: Any, url: str, headers: dict[str, str]
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.url = url
+        self.headers = headers
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8")) if self.body else None
+
+
+def credentials_path() -> Path:
+    return options.home / "credentials"
+
+
+def _read_credentials() -> Optional[dict[str, Any]]:
+    path = credentials_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"credentials file {path} is unreadable: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("server_url"), str):
+        raise ValueError(f"credentials file {path}: expected a JSON object with server_url")
+    return data
+
+
+def save_credentials(data: dict[str, Any]) -> Path:
+    """Write the credentials file atomically, readable only by its owner (0600)."""
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".credentials-", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _http(
+    method: str,
+    url: str,
+    *,
+    body: Optional[bytes] = None,
+    headers: Optional[dict[str, str]] = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> Response:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) only
+            return Response(
+                resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+            )
+    except urllib.error.HTTPError as err:
+        return Response(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
+    except urllib.error.URLError as err:
+        raise ConnectionError(f"cannot reach the fused server at {url}: {err.reason}") from None
+
+
+def form_post(url: str, fields: dict[str, str]) -> Response:
+    body = urllib.parse.urlencode(fields).encode()
+    return _http(
+        "POST", url, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+
+
+def _refresh(creds: dict[str, Any]) -> dict[str, Any]:
+    resp = form_post(
+        creds["server_url"].rstrip("/") + "/oauth/token",
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": creds["refresh_token"],
+            "client_id": "fused",
+        },
+    )
+    if resp.status != 200:
+        raise PermissionError(
+            "the saved login has expired and could not be refreshed "
+            f"({resp.status}); run `fused login --server {creds['server_url']}` again"
+        )
+    token = resp.json()
+    creds = {
+        **creds,
+        "access_token": token["access_token"],
+        "refresh_token": token.get("refresh_token", creds["refresh_token"]),
+        "expires_at": int(time.time()) + int(token.get("expires_in", 3600)),
+    }
+    save_credentials(creds)
+    return creds
+
+
+def server(required: bool = True) -> Optional[tuple[str, str]]:
+    """(server URL, bearer token) for the configured server, refreshing a saved access
+    token that is about to expire; None (or an error when `required`) without one."""
+    url = options.server_url
+    token = os.environ.get("FUSED_AUTH_TOKEN") or None
+    if url and token:
+        return url.rstrip("/"), token
+    creds = _read_credentials()
+    if creds is not None and (not url or url.rstrip("/") == creds["server_url"].rstrip("/")):
+        if creds.get("refresh_token") and int(creds.get("expires_at", 0)) - 30 < time.time():
+            creds = _refresh(creds)
+        return creds["server_url"].rstrip("/"), creds["access_token"]
+    if required:
+        raise RuntimeError(
+            "no server configured: set FUSED_SERVER_URL and FUSED_AUTH_TOKEN, or run "
+            "`fused login --server URL` (or engine='local' to run in this process)"
+        )
+    return None
+
+
+def has_server() -> bool:
+    if options.server_url:
+        return True
+    try:
+        return _read_credentials() is not None
+    except ValueError:
+        return False
+
+
+def _error_message(resp: Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.body[:300].decode("utf-8", "replace")
+    if isinstance(body, dict):
+        return str(body.get("error_description") or body.get("message") or body.get("error"))
+    return str(body)
+
+
+def request(
+    method: str,
+    path: str,
+    *,
+    json_body: Any = None,
+    query: Optional[dict[str, str]] = None,
+    ok: tuple[int, ...] = (200, 201, 204),
+    auth: bool = True,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> Response:
+    """A call to the configured server; errors raise (401 -> PermissionError, 404 ->
+    FileNotFoundError, 409 -> FileExistsError, others -> ServerError)."""
+    base, token = server()  # type: ignore[misc]
+    url = base + path + ("?" + urllib.parse.urlencode(query) if query else "")
+    headers = {"Accept": "application/json"}
+    if auth:
+        headers["Authorization"] = f"Bearer {token}"
+    body = None
+    if json_body is not None:
+        body = json.dumps(json_body).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    resp = _http(method, url, body=body, headers=headers, timeout=timeout)
+    if resp.status in ok:
+        return resp
+    message = f"{method} {path}: {resp.status} {_error_message(resp)}"
+    if resp.status == 401:
+        raise PermissionError(message + " (log in again: fused login --server URL)")
+    if resp.status == 404:
+        raise FileNotFoundError(message)
+    if resp.status == 409:
+        raise FileExistsError(message)
+    raise ServerError(message, resp.status, resp.body, url, resp.headers)

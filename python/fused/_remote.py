@@ -1,0 +1,167 @@
+"""The remote engine: ship a UDF's code and parameters to a fused-rs server, and decode the
+answer into the same Python objects a local run returns."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING, Any, Optional
+
+from fused._client import ServerError, request
+from fused.types import UdfParameterError, UdfRuntimeError, UdfTimeoutError
+
+if TYPE_CHECKING:
+    from fused._udf import Udf
+
+__all__ = ["encode_parameter", "run_remote", "udf_payload"]
+
+# Tables come back as GeoParquet/Parquet, rasters as NPY (exact dtype and shape),
+# simple values as JSON.
+RESULT_FORMATS = "parquet,npy,json"
+
+
+def udf_payload(udf: Udf) -> dict[str, Any]:
+    """The package dict and parameter schema the server stores or runs."""
+    from fused._execute import prepare
+
+    pkg = udf._package()
+    schema = {name: p.spec for name, p in prepare(udf).parameters.items()}
+    return {"package": pkg, "schema": schema}
+
+
+def encode_parameter(name: str, value: Any) -> str:
+    """A parameter value as the string the server's rules parse (the HTTP form)."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float, list, dict, tuple)):
+        try:
+            return json.dumps(value)
+        except (TypeError, ValueError):
+            pass
+    module = type(value).__module__ or ""
+    if module.startswith("geopandas"):
+        return value.to_crs(4326).to_json() if value.crs is not None else value.to_json()
+    if module.startswith("pandas"):
+        return value.to_json(orient="records")
+    if module.startswith("shapely"):
+        return value.wkt
+    if module.startswith("numpy"):
+        return json.dumps(value.tolist())
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if module == "uuid":
+        return str(value)
+    raise UdfParameterError(
+        f"parameter {name!r}: cannot send a {type(value).__name__} to the server "
+        "(expected a str, number, bool, list, dict, DataFrame, GeoDataFrame or geometry)"
+    )
+
+
+def _metadata(headers: dict[str, str]) -> dict[str, Any]:
+    raw = headers.get("x-fused-metadata")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _decode(content_type: str, body: bytes, meta: dict[str, Any]) -> Any:
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in ("application/vnd.apache.parquet", "application/parquet", "application/x-parquet"):
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(io.BytesIO(body))
+        if b"geo" in (table.schema.metadata or {}):
+            import geopandas as gpd
+
+            return gpd.read_parquet(io.BytesIO(body))
+        return table.to_pandas()
+    if kind in ("application/x-npy", "application/octet-stream+npy", "application/npy"):
+        import numpy as np
+
+        array = np.load(io.BytesIO(body), allow_pickle=False)
+        bounds = meta.get("bounds")
+        return (array, list(bounds)) if bounds else array
+    if kind == "application/json":
+        return json.loads(body.decode("utf-8"))
+    if kind.startswith("text/"):
+        return body.decode("utf-8", "replace")
+    return body
+
+
+def run_remote(
+    udf: Udf,
+    tile: Optional[tuple[int, int, int]],
+    params: dict[str, Any],
+    cache_max_age: Optional[int] = None,
+    cache: bool = True,
+) -> Any:
+    """Run `udf` on the configured server and return its result as a local run would."""
+    payload = udf_payload(udf)
+    body = {
+        "udf": payload["package"],
+        "schema": payload["schema"],
+        "parameters": {k: encode_parameter(k, v) for k, v in params.items()},
+        "format": RESULT_FORMATS,
+    }
+    query: dict[str, str] = {}
+    if cache_max_age is not None:
+        query["cache_max_age"] = str(cache_max_age)
+    if not cache:
+        query["cache"] = "false"
+    path = "/api/v1/run/udf"
+    if tile is not None:
+        x, y, z = tile
+        path += f"/tiles/{z}/{x}/{y}"
+    try:
+        resp = request("POST", path, json_body=body, query=query or None, ok=(200,))
+    except ServerError as err:
+        raise _run_error(udf, err) from None
+    meta = _metadata(resp.headers)
+    _echo(meta)
+    return _decode(resp.headers.get("content-type", ""), resp.body, meta)
+
+
+def _echo(meta: dict[str, Any]) -> None:
+    import sys
+
+    if meta.get("stdout"):
+        sys.stdout.write(meta["stdout"])
+    if meta.get("stderr"):
+        sys.stderr.write(meta["stderr"])
+
+
+def _run_error(udf: Udf, err: ServerError) -> Exception:
+    try:
+        body = json.loads(err.body.decode("utf-8")) if err.body else {}
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    if err.status == 422 and "parameter" in body:
+        exc = UdfParameterError(
+            f"parameter {body.get('parameter')!r}: expected {body.get('expected')}, "
+            f"got {body.get('value')!r}"
+        )
+        return exc
+    meta = _metadata(err.headers) or (
+        body.get("metadata") if isinstance(body.get("metadata"), dict) else body
+    )
+    if err.status == 504 or meta.get("error_type") == "timeout":
+        return UdfTimeoutError(f"UDF {udf.name!r} timed out on the server: {meta.get('errormsg')}")
+    if meta.get("has_exception") or meta.get("exception_class"):
+        cls = meta.get("exception_class") or "Exception"
+        lineno = meta.get("lineno")
+        where = f" at line {lineno}" if lineno is not None else ""
+        return UdfRuntimeError(
+            f"UDF {udf.name!r} raised {cls}{where} on the server: {meta.get('errormsg')}",
+            exception_class=cls,
+            errormsg=str(meta.get("errormsg") or ""),
+            lineno=lineno,
+            traceback=str(meta.get("traceback") or ""),
+            stdout=str(meta.get("stdout") or ""),
+            stderr=str(meta.get("stderr") or ""),
+        )
+    return err
