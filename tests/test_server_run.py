@@ -339,22 +339,46 @@ def test_concurrent_requests_use_both_workers(server):
     assert elapsed < 1.9, elapsed
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+PID_UDF = "import os\n@fused.udf\ndef udf():\n    return os.getpid()\n"
+
+
 def test_sigterm_stops_workers(exe, tmp_path):
     s = Server(exe, tmp_path / "data", workers=1)
     try:
         assert s.ready_after < 1.0
-        s.wait_workers(1)
-        pid = s.run("import os\n@fused.udf\ndef udf():\n    return os.getpid()\n").json()
-        os.kill(pid, 0)  # alive
+        # no waiting for the worker: the request waits for it
+        r = s.run(PID_UDF)
+        assert r.status == 200, r.body
+        pid = r.json()
+        assert _alive(pid)
     finally:
         code = s.stop()
     assert code == 0
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"worker {pid} outlived the server")
+    assert _gone_within(pid, 10), f"worker {pid} outlived the server"
+
+
+def test_killed_server_leaves_no_orphans(exe, tmp_path):
+    s = Server(exe, tmp_path / "data", workers=1)
+    r = s.run("import os, time\n@fused.udf\ndef udf():\n    return os.getpid()\n")
+    pid = r.json()
+    s.proc.kill()
+    s.proc.wait(timeout=10)
+    assert _gone_within(pid, 10), f"worker {pid} outlived the killed server"

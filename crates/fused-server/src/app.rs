@@ -105,7 +105,7 @@ fn prepare_data_dir(config: &ServerConfig) -> Result<std::path::PathBuf, ServeEr
             if entry
                 .path()
                 .extension()
-                .is_some_and(|e| e == "bin" || e == "tmp")
+                .is_some_and(|e| e == "bin" || e == "part")
             {
                 let _ = std::fs::remove_file(entry.path());
             }

@@ -11,7 +11,9 @@ async fn length_prefix_is_u32_little_endian() {
     write_frame(&mut buf, b"abc").await.unwrap();
     assert_eq!(buf, [3, 0, 0, 0, b'a', b'b', b'c']);
     let mut big = Vec::new();
-    write_frame(&mut big, &vec![0u8; 0x0102_03]).await.unwrap();
+    write_frame(&mut big, &vec![0u8; 0x0001_0203])
+        .await
+        .unwrap();
     assert_eq!(&big[..4], &[0x03, 0x02, 0x01, 0x00]);
 }
 
