@@ -1,1 +1,137 @@
-//! (being written)
+//! Start-up and shutdown: open the registry, bind, start the worker pool in the background,
+//! serve until Ctrl-C / SIGTERM, stop the workers. Shared by the `fused-server` binary and
+//! `fused serve` (through `fused._native`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::ServerConfig;
+use crate::executor::{Executor, LocalPool, PoolConfig};
+use crate::routes::registry::Registry;
+use crate::routes::{auth, router, AppState};
+
+/// How long in-flight tasks get at shutdown before their workers are killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the registry: {0}")]
+    Registry(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Log to stderr (`RUST_LOG` filters; default `info`). Safe to call twice.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Serve until Ctrl-C or SIGTERM.
+pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
+    serve_until(config, shutdown_signal(), |_| {}).await
+}
+
+/// Serve until `shutdown` resolves; `on_ready` gets the bound address (port 0 picks one).
+pub async fn serve_until(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let data_dir = prepare_data_dir(&config)?;
+    let registry = Registry::open(&data_dir).map_err(|e| ServeError::Registry(e.to_string()))?;
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(ServeError::Serve)?;
+    let mut pool_cfg = PoolConfig::new(&config.python, config.workers, data_dir.join("tmp"));
+    pool_cfg.env.push(("FUSED_WORKER".into(), "1".into()));
+    let pool = Arc::new(
+        LocalPool::start(pool_cfg).map_err(|source| ServeError::DataDir {
+            path: data_dir.join("tmp").display().to_string(),
+            source,
+        })?,
+    );
+    let state = AppState::new(pool.clone() as Arc<dyn Executor>, Arc::new(registry));
+    let app = router(state, auth::AuthConfig::default());
+    tracing::info!(
+        "fused-server {} listening on http://{local} ({} workers, python {}, data {})",
+        env!("CARGO_PKG_VERSION"),
+        config.workers,
+        config.python,
+        data_dir.display()
+    );
+    on_ready(local);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!("shutting down: stopping workers");
+    pool.shutdown(SHUTDOWN_GRACE).await;
+    served.map_err(ServeError::Serve)
+}
+
+/// Create the data directory and `tmp/` in it, remove payload files left by a previous run,
+/// and return the absolute data directory.
+fn prepare_data_dir(config: &ServerConfig) -> Result<std::path::PathBuf, ServeError> {
+    let err = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| ServeError::DataDir { path, source }
+    };
+    let tmp = config.tmp_dir();
+    std::fs::create_dir_all(&tmp).map_err(err(&tmp))?;
+    let data_dir = std::fs::canonicalize(&config.data_dir).map_err(err(&config.data_dir))?;
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("tmp")) {
+        for entry in entries.flatten() {
+            if entry
+                .path()
+                .extension()
+                .is_some_and(|e| e == "bin" || e == "part")
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(data_dir)
+}
+
+/// Resolves on Ctrl-C or (Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("interrupted"),
+        _ = term => tracing::info!("terminated"),
+    }
+}

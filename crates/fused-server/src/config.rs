@@ -1,1 +1,302 @@
-//! (being written)
+//! Command-line flags of `fused-server` (and `fused serve`), parsed by hand.
+//!
+//! ```text
+//! fused-server [serve] [--host 127.0.0.1] [--port 8000] [--data-dir ~/.fused/server]
+//!                      [--workers N] [--python PATH]
+//! fused-server admin create-user EMAIL [--data-dir DIR]
+//! fused-server --help | --version
+//! ```
+//! Flags take `--flag value` or `--flag=value`. Errors name the flag.
+
+use std::path::PathBuf;
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Number of worker processes (at least 1).
+    pub workers: usize,
+    /// Python interpreter for the workers.
+    pub python: String,
+}
+
+impl ServerConfig {
+    /// The defaults: 127.0.0.1:8000, `~/.fused/server`, one worker per core,
+    /// `$FUSED_PYTHON` or `python3`.
+    pub fn from_env() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            data_dir: default_data_dir(),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .max(1),
+            python: std::env::var("FUSED_PYTHON")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "python3".into()),
+        }
+    }
+
+    /// `<data_dir>/tmp`: payload files between workers and server.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+}
+
+/// `~/.fused/server` (`$HOME` unset: `./.fused/server`).
+pub fn default_data_dir() -> PathBuf {
+    home().join(".fused").join("server")
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Expand a leading `~` or `~/`.
+fn expand_tilde(s: &str) -> PathBuf {
+    if s == "~" {
+        home()
+    } else if let Some(rest) = s.strip_prefix("~/") {
+        home().join(rest)
+    } else {
+        PathBuf::from(s)
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Serve(ServerConfig),
+    CreateUser { email: String, data_dir: PathBuf },
+    Help,
+    Version,
+}
+
+/// A command line that does not parse; the message names the flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}\n(see fused-server --help)")]
+pub struct ConfigError(pub String);
+
+pub const HELP: &str = "\
+fused-server: run UDFs as HTTP endpoints on a pool of warm Python workers
+
+Usage:
+  fused-server [serve] [OPTIONS]
+  fused-server admin create-user EMAIL [--data-dir DIR]
+  fused-server --help | --version
+
+Options:
+  --host HOST        address to listen on (default 127.0.0.1)
+  --port PORT        port to listen on, 0 for any free port (default 8000)
+  --data-dir DIR     registry, results and temporary files (default ~/.fused/server)
+  --workers N        number of Python worker processes (default: number of cores)
+  --python PATH      Python interpreter with the fused package installed
+                     (default: $FUSED_PYTHON, else python3)
+  -h, --help         show this help
+  -V, --version      show the version
+
+admin create-user prints the new user's API key once, as its last line of output.
+";
+
+/// Parse the arguments after the program name.
+pub fn parse_args<I, S>(args: I) -> Result<Command, ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let args: Vec<String> = args.into_iter().map(Into::into).collect();
+    let mut rest = args.as_slice();
+    match rest.first().map(String::as_str) {
+        Some("serve") => rest = &rest[1..],
+        Some("admin") => return parse_admin(&rest[1..]),
+        _ => {}
+    }
+    let mut cfg = ServerConfig::from_env();
+    let mut flags = Flags::new(rest);
+    while let Some(flag) = flags.next_flag()? {
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--host" => {
+                let v = flags.value(&flag)?;
+                if v.trim().is_empty() {
+                    return Err(ConfigError(
+                        "--host: expected a host name or address, got \"\"".into(),
+                    ));
+                }
+                cfg.host = v;
+            }
+            "--port" => {
+                let v = flags.value(&flag)?;
+                cfg.port = v.parse().map_err(|_| {
+                    ConfigError(format!("--port: expected a port number 0-65535, got {v:?}"))
+                })?;
+            }
+            "--data-dir" => cfg.data_dir = data_dir(&flags.value(&flag)?)?,
+            "--workers" => {
+                let v = flags.value(&flag)?;
+                cfg.workers = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or_else(|| {
+                        ConfigError(format!("--workers: expected an integer 1-1024, got {v:?}"))
+                    })?;
+            }
+            "--python" => {
+                let v = flags.value(&flag)?;
+                if v.is_empty() {
+                    return Err(ConfigError("--python: expected a path, got \"\"".into()));
+                }
+                cfg.python = v;
+            }
+            other => return Err(unknown(other)),
+        }
+    }
+    Ok(Command::Serve(cfg))
+}
+
+fn parse_admin(args: &[String]) -> Result<Command, ConfigError> {
+    match args.first().map(String::as_str) {
+        Some("create-user") => {}
+        Some("-h") | Some("--help") => return Ok(Command::Help),
+        Some(other) => {
+            return Err(ConfigError(format!(
+                "admin: unknown command {other:?} (expected create-user)"
+            )))
+        }
+        None => {
+            return Err(ConfigError(
+                "admin: expected a command (create-user)".into(),
+            ))
+        }
+    }
+    let mut email = None;
+    let mut dir = default_data_dir();
+    let mut flags = Flags::new(&args[1..]);
+    while let Some(arg) = flags.next_arg()? {
+        match arg {
+            Arg::Flag(f) if f == "--data-dir" => dir = data_dir(&flags.value(&f)?)?,
+            Arg::Flag(f) if f == "-h" || f == "--help" => return Ok(Command::Help),
+            Arg::Flag(f) => return Err(unknown(&f)),
+            Arg::Positional(p) if email.is_none() => email = Some(p),
+            Arg::Positional(p) => {
+                return Err(ConfigError(format!(
+                    "admin create-user: unexpected argument {p:?} (one EMAIL expected)"
+                )))
+            }
+        }
+    }
+    let email = email.ok_or_else(|| ConfigError("admin create-user: expected EMAIL".into()))?;
+    if !valid_email(&email) {
+        return Err(ConfigError(format!(
+            "admin create-user: expected an email address like name@example.com, got {email:?}"
+        )));
+    }
+    Ok(Command::CreateUser {
+        email,
+        data_dir: dir,
+    })
+}
+
+fn valid_email(s: &str) -> bool {
+    let mut parts = s.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && s.len() <= 254
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+}
+
+fn data_dir(v: &str) -> Result<PathBuf, ConfigError> {
+    if v.is_empty() {
+        return Err(ConfigError(
+            "--data-dir: expected a directory, got \"\"".into(),
+        ));
+    }
+    Ok(expand_tilde(v))
+}
+
+fn unknown(flag: &str) -> ConfigError {
+    if flag.starts_with('-') {
+        ConfigError(format!("unknown option {flag}"))
+    } else {
+        ConfigError(format!("unexpected argument {flag:?}"))
+    }
+}
+
+enum Arg {
+    Flag(String),
+    Positional(String),
+}
+
+/// Walks `--flag value`, `--flag=value` and positionals.
+struct Flags<'a> {
+    args: &'a [String],
+    pos: usize,
+    inline: Option<String>,
+}
+
+impl<'a> Flags<'a> {
+    fn new(args: &'a [String]) -> Self {
+        Flags {
+            args,
+            pos: 0,
+            inline: None,
+        }
+    }
+
+    fn next_arg(&mut self) -> Result<Option<Arg>, ConfigError> {
+        if let Some(v) = self.inline.take() {
+            return Err(ConfigError(format!("unexpected value {v:?}")));
+        }
+        let Some(arg) = self.args.get(self.pos) else {
+            return Ok(None);
+        };
+        self.pos += 1;
+        if arg.starts_with("--") {
+            if let Some((flag, value)) = arg.split_once('=') {
+                self.inline = Some(value.to_string());
+                return Ok(Some(Arg::Flag(flag.to_string())));
+            }
+        }
+        if arg.starts_with('-') && arg.len() > 1 {
+            Ok(Some(Arg::Flag(arg.clone())))
+        } else {
+            Ok(Some(Arg::Positional(arg.clone())))
+        }
+    }
+
+    fn next_flag(&mut self) -> Result<Option<String>, ConfigError> {
+        match self.next_arg()? {
+            None => Ok(None),
+            Some(Arg::Flag(f)) => Ok(Some(f)),
+            Some(Arg::Positional(p)) => Err(unknown(&p)),
+        }
+    }
+
+    /// The value of `flag` (inline after `=`, else the next argument).
+    fn value(&mut self, flag: &str) -> Result<String, ConfigError> {
+        if let Some(v) = self.inline.take() {
+            return Ok(v);
+        }
+        match self.args.get(self.pos) {
+            Some(v) if !v.starts_with("--") => {
+                self.pos += 1;
+                Ok(v.clone())
+            }
+            _ => Err(ConfigError(format!("{flag}: expected a value"))),
+        }
+    }
+}

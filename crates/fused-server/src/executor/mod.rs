@@ -1,1 +1,78 @@
-//! (being written)
+//! Where UDF code runs: the [`Executor`] trait and its default, [`LocalPool`] (a supervised pool
+//! of warm `python -m fused._worker` processes on this machine). Other backends (a Dask bridge)
+//! implement the same trait.
+
+pub mod pool;
+pub mod protocol;
+mod worker;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use fused_core::result::CanonicalResult;
+
+pub use pool::{LocalPool, PoolConfig};
+pub use protocol::{TileXyz, WorkerError};
+
+/// One UDF call, parameters already validated.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Identifies the task in logs, in the worker protocol and in `x-fused-metadata`.
+    pub task_id: String,
+    /// The UDF package as JSON (`fused_core::package::UdfPackage` serialized).
+    pub udf: serde_json::Value,
+    /// Parameter values (strings from a query string, or JSON values from a POST body).
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// Tile mode when set.
+    pub tile: Option<TileXyz>,
+}
+
+/// What a finished task produced: a canonical result or the UDF's error, and its output.
+#[derive(Debug, Clone)]
+pub struct TaskOutput {
+    pub result: Result<CanonicalResult, WorkerError>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The task could not be run to an answer (as opposed to the UDF raising, which is a
+/// [`TaskOutput`] with an error).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExecError {
+    /// The worker died while running the task (exit code or signal in the message).
+    #[error("worker crashed while running the task: {0}")]
+    WorkerCrash(String),
+    /// The worker answered something that breaks the protocol.
+    #[error("worker protocol error: {0}")]
+    Protocol(String),
+    /// The executor is shutting down or has no way to start workers.
+    #[error("executor unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ExecError {
+    /// The `error_type` reported in `x-fused-metadata`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ExecError::WorkerCrash(_) => "worker_crash",
+            ExecError::Protocol(_) => "worker_protocol",
+            ExecError::Unavailable(_) => "executor_unavailable",
+        }
+    }
+}
+
+/// Counts for `/health`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PoolStats {
+    pub configured: usize,
+    pub alive: usize,
+}
+
+/// A boxed future returned by [`Executor::run`].
+pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<TaskOutput, ExecError>> + Send + 'a>>;
+
+/// Runs tasks somewhere. Implementations queue tasks until a worker is free.
+pub trait Executor: Send + Sync {
+    fn run(&self, task: Task) -> RunFuture<'_>;
+    fn stats(&self) -> PoolStats;
+}

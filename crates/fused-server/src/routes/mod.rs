@@ -1,1 +1,94 @@
-//! (being written)
+//! HTTP routes: the run endpoints (code shipped by the SDK, saved UDFs, share tokens), health
+//! and the OpenAPI document. The registry / account / OAuth endpoints come from
+//! [`auth::routes`] and are merged in by [`router`].
+
+mod access;
+mod health;
+mod openapi;
+mod params;
+mod path;
+mod response;
+mod run;
+mod saved;
+mod shared;
+#[doc(hidden)]
+pub mod shim;
+mod shipped;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::executor::Executor;
+
+// INTEGRATION POINT: when the registry/auth branch and the encoders land, replace these three
+// lines with
+//     pub use crate::{auth, registry};
+//     pub use fused_core::encode;
+// and delete `shim.rs` (and the `mod shim` above).
+pub use shim::auth;
+pub use shim::encode;
+pub use shim::registry;
+
+use registry::Registry;
+
+/// Largest request body accepted (a UDF package with its headers).
+pub const MAX_BODY_BYTES: usize = 100 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub executor: Arc<dyn Executor>,
+    pub registry: Arc<Registry>,
+    requests: Arc<AtomicU64>,
+    started: u64,
+}
+
+impl AppState {
+    pub fn new(executor: Arc<dyn Executor>, registry: Arc<Registry>) -> Self {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        AppState {
+            executor,
+            registry,
+            requests: Arc::new(AtomicU64::new(0)),
+            started,
+        }
+    }
+
+    /// A request id unique for this server run: `<start time, hex>-<counter>`; safe as a
+    /// file name (it is also the task id).
+    pub(crate) fn next_request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{:x}-{n}", self.started)
+    }
+}
+
+/// The whole HTTP API: run endpoints, health, OpenAPI, and the registry/auth routes.
+pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
+    let registry = state.registry.clone();
+    let run_routes = Router::new()
+        .route("/api/v1/run/udf", post(shipped::run_file))
+        .route("/api/v1/run/udf/tiles/{z}/{x}/{y}", post(shipped::run_tile))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route("/api/v1/run/udf/saved/{email}/{name}", get(saved::run_file))
+        .route(
+            "/api/v1/run/udf/saved/{email}/{name}/tiles/{z}/{x}/{y}",
+            get(saved::run_tile),
+        )
+        .route("/shared/{token}/run/{file}", get(shared::run_file))
+        .route(
+            "/shared/{token}/run/tiles/{z}/{x}/{y}",
+            get(shared::run_tile),
+        )
+        .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::openapi));
+    run_routes
+        .with_state(state)
+        .merge(auth::routes(registry, auth_config))
+}

@@ -1,0 +1,246 @@
+//! One worker process: start it, wait for its hello, run tasks on it one at a time, stop it.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use fused_core::result::{CanonicalResult, Dtype};
+use tokio::io::BufReader;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use super::pool::PoolConfig;
+use super::protocol::{self, FrameError, Hello, Payload, Request, ResponseHeader};
+use super::{ExecError, Task, TaskOutput};
+
+/// A running `python -m fused._worker`, ready for a task.
+pub(crate) struct WorkerProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    pub pid: u32,
+}
+
+impl WorkerProcess {
+    /// Start a worker and wait (up to `start_timeout`) for its hello frame.
+    pub async fn spawn(cfg: &PoolConfig) -> Result<WorkerProcess, String> {
+        let mut cmd = Command::new(&cfg.python);
+        cmd.arg("-m")
+            .arg("fused._worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in &cfg.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {} -m fused._worker: {e}", cfg.python))?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut worker = WorkerProcess {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            pid,
+        };
+        let hello = tokio::time::timeout(
+            cfg.start_timeout,
+            protocol::read_json::<_, Hello>(&mut worker.stdout),
+        )
+        .await;
+        match hello {
+            Ok(Ok(h)) if h.ready => Ok(worker),
+            Ok(Ok(_)) => Err("worker said it is not ready".into()),
+            Ok(Err(e)) => {
+                let exit = worker.exit_description().await;
+                Err(format!("worker failed to start ({e}); it {exit}"))
+            }
+            Err(_) => {
+                let _ = worker.child.start_kill();
+                Err(format!(
+                    "worker did not become ready within {} s",
+                    cfg.start_timeout.as_secs()
+                ))
+            }
+        }
+    }
+
+    /// Run one task. Any `Err` leaves the worker unusable: the caller replaces it.
+    pub async fn run(&mut self, task: &Task, cfg: &PoolConfig) -> Result<TaskOutput, ExecError> {
+        let request = Request {
+            task_id: task.task_id.clone(),
+            udf: task.udf.clone(),
+            parameters: task.parameters.clone(),
+            tile: task.tile,
+            result_dir: cfg.result_dir.display().to_string(),
+            inline_limit: cfg.inline_limit,
+        };
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| ExecError::Protocol("worker stdin closed".into()))?;
+        if let Err(e) = protocol::write_json(stdin, &request).await {
+            return Err(self.failure(e).await);
+        }
+        let header: ResponseHeader = match protocol::read_json(&mut self.stdout).await {
+            Ok(h) => h,
+            Err(e) => return Err(self.failure(e).await),
+        };
+        if header.task_id != task.task_id {
+            return Err(ExecError::Protocol(format!(
+                "answer for task {:?} while running {:?}",
+                header.task_id, task.task_id
+            )));
+        }
+        let payload = match &header.payload {
+            Some(Payload::Inline(true)) => match protocol::read_frame(&mut self.stdout).await {
+                Ok(bytes) => Some(bytes),
+                Err(e) => return Err(self.failure(e).await),
+            },
+            Some(Payload::File(path)) => {
+                Some(take_payload_file(path, &cfg.result_dir, task).await?)
+            }
+            Some(Payload::Inline(false)) | None => None,
+        };
+        let result = match (header.ok, header.error.clone()) {
+            (true, _) => Ok(canonical(&header, payload)?),
+            (false, Some(err)) => Err(err),
+            (false, None) => {
+                return Err(ExecError::Protocol(
+                    "failed task without an error description".into(),
+                ))
+            }
+        };
+        Ok(TaskOutput {
+            result,
+            stdout: header.stdout,
+            stderr: header.stderr,
+        })
+    }
+
+    /// Turn a pipe failure into the error for the task: a crash (with the exit status) when
+    /// the worker is gone, else a protocol error.
+    async fn failure(&mut self, err: FrameError) -> ExecError {
+        match err {
+            FrameError::Eof | FrameError::Io(_) => {
+                let pid = self.pid;
+                let exit = self.exit_description().await;
+                ExecError::WorkerCrash(format!("worker {pid} {exit}"))
+            }
+            other => ExecError::Protocol(other.to_string()),
+        }
+    }
+
+    /// How the process ended ("exited with code 1", "was killed by signal 9 (SIGKILL)"),
+    /// killing it when it does not end within two seconds.
+    async fn exit_description(&mut self) -> String {
+        match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
+            Ok(Ok(status)) => describe_exit(status),
+            Ok(Err(e)) => format!("ended in an unknown way ({e})"),
+            Err(_) => {
+                let _ = self.child.start_kill();
+                "stopped answering and was killed".into()
+            }
+        }
+    }
+
+    /// Close its stdin (the worker exits on EOF), wait up to `grace`, then kill it.
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.stdin.take();
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// "exited with code N" or "was killed by signal N (NAME)".
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            let name = match sig {
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            return format!("was killed by signal {sig}{name}");
+        }
+    }
+    match status.code() {
+        Some(code) => format!("exited with code {code}"),
+        None => "exited".into(),
+    }
+}
+
+/// Read and delete a payload file, refusing any path outside the result directory.
+async fn take_payload_file(
+    path: &str,
+    result_dir: &Path,
+    task: &Task,
+) -> Result<Vec<u8>, ExecError> {
+    let path = PathBuf::from(path);
+    let inside = path.parent() == Some(result_dir)
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&task.task_id));
+    if !inside {
+        return Err(ExecError::Protocol(format!(
+            "payload file {} is not this task's file in {}",
+            path.display(),
+            result_dir.display()
+        )));
+    }
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| ExecError::Protocol(format!("cannot read payload {}: {e}", path.display())));
+    let _ = tokio::fs::remove_file(&path).await;
+    bytes
+}
+
+/// Build the canonical result from a successful answer.
+fn canonical(h: &ResponseHeader, payload: Option<Vec<u8>>) -> Result<CanonicalResult, ExecError> {
+    let bad = |m: String| ExecError::Protocol(m);
+    let data = payload.ok_or_else(|| bad("successful answer without a payload".into()))?;
+    match h.kind.as_deref() {
+        Some("table") => Ok(CanonicalResult::Table { ipc: data }),
+        Some("raster") => {
+            let dtype_str = h.dtype.as_deref().unwrap_or("");
+            let dtype = Dtype::from_numpy(dtype_str)
+                .ok_or_else(|| bad(format!("unsupported raster dtype {dtype_str:?}")))?;
+            let shape = h.shape.clone().unwrap_or_default();
+            let want = shape.iter().product::<usize>() * dtype.size();
+            if want != data.len() {
+                return Err(bad(format!(
+                    "raster of shape {shape:?} and dtype {dtype_str} needs {want} bytes, got {}",
+                    data.len()
+                )));
+            }
+            Ok(CanonicalResult::Raster {
+                data,
+                dtype,
+                shape,
+                bounds: h.bounds,
+            })
+        }
+        Some("json") => serde_json::from_slice(&data)
+            .map(CanonicalResult::Json)
+            .map_err(|e| bad(format!("JSON result does not parse: {e}"))),
+        Some("bytes") => Ok(CanonicalResult::Bytes {
+            data,
+            content_type: h
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+        }),
+        other => Err(bad(format!("unknown result kind {other:?}"))),
+    }
+}

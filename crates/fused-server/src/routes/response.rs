@@ -1,0 +1,174 @@
+//! Responses of the run endpoints: the `x-fused-metadata` header and the JSON error bodies.
+
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub const METADATA_HEADER: &str = "x-fused-metadata";
+
+/// Longest stdout / stderr text kept in the header (the tail is kept); the JSON body of an
+/// error carries the full text.
+const HEADER_TEXT_LIMIT: usize = 4096;
+
+/// The `x-fused-metadata` JSON.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Metadata {
+    pub stdout: String,
+    pub stderr: String,
+    pub has_exception: bool,
+    pub exception_class: Option<String>,
+    pub errormsg: Option<String>,
+    pub lineno: Option<i64>,
+    pub error_type: Option<String>,
+    pub request_id: String,
+    pub ignored_parameters: Vec<String>,
+}
+
+impl Metadata {
+    pub fn new(request_id: &str) -> Self {
+        Metadata {
+            request_id: request_id.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Mark as failed with `error_type` and a message (no UDF exception).
+    pub fn failed(mut self, error_type: &str, message: &str) -> Self {
+        self.error_type = Some(error_type.to_string());
+        self.errormsg = Some(message.to_string());
+        self
+    }
+
+    fn header_value(&self) -> HeaderValue {
+        let mut m = self.clone();
+        m.stdout = tail(&m.stdout, HEADER_TEXT_LIMIT);
+        m.stderr = tail(&m.stderr, HEADER_TEXT_LIMIT);
+        let json = serde_json::to_string(&m).unwrap_or_else(|_| "{}".into());
+        HeaderValue::from_str(&ascii_json(&json)).unwrap_or(HeaderValue::from_static("{}"))
+    }
+}
+
+/// The last `limit` bytes of `s` (on a char boundary), marked when cut.
+fn tail(s: &str, limit: usize) -> String {
+    if s.len() <= limit {
+        return s.to_string();
+    }
+    let mut start = s.len() - limit;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("[truncated]...{}", &s[start..])
+}
+
+/// JSON text with every non-ASCII character escaped (`\uXXXX`), so it is a valid header value
+/// that any client decodes the same way. Non-ASCII only occurs inside JSON strings.
+pub fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// A run-endpoint response: status, body, content type, metadata, and CORS for GET routes.
+pub struct RunResponse {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub metadata: Metadata,
+    pub cors: bool,
+}
+
+impl RunResponse {
+    /// A JSON error body `{"error": message, ...extra}`.
+    pub fn error(
+        status: StatusCode,
+        metadata: Metadata,
+        message: &str,
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), message.into());
+        body.extend(extra);
+        body.insert("request_id".into(), metadata.request_id.clone().into());
+        RunResponse {
+            status,
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+            content_type: "application/json".into(),
+            metadata,
+            cors: false,
+        }
+    }
+
+    /// A plain error: `error_type` in the metadata, `{"error": message, "error_type": ..}`.
+    pub fn simple(status: StatusCode, request_id: &str, error_type: &str, message: &str) -> Self {
+        let mut extra = serde_json::Map::new();
+        extra.insert("error_type".into(), error_type.into());
+        RunResponse::error(
+            status,
+            Metadata::new(request_id).failed(error_type, message),
+            message,
+            extra,
+        )
+    }
+
+    pub fn with_cors(mut self, cors: bool) -> Self {
+        self.cors = cors;
+        self
+    }
+}
+
+impl IntoResponse for RunResponse {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, self.body).into_response();
+        let headers = resp.headers_mut();
+        if let Ok(ct) = HeaderValue::from_str(&self.content_type) {
+            headers.insert(header::CONTENT_TYPE, ct);
+        }
+        headers.insert(
+            HeaderName::from_static(METADATA_HEADER),
+            self.metadata.header_value(),
+        );
+        if self.cors {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(METADATA_HEADER),
+            );
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_escaping() {
+        assert_eq!(
+            ascii_json(r#"{"a":"é😀"}"#),
+            r#"{"a":"\u00e9\ud83d\ude00"}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&ascii_json(r#"{"a":"é😀"}"#)).unwrap();
+        assert_eq!(v["a"], "é😀");
+    }
+
+    #[test]
+    fn tail_cuts_on_char_boundary() {
+        let s = "é".repeat(3000);
+        let t = tail(&s, 4095);
+        assert!(t.starts_with("[truncated]..."));
+        assert!(t.len() <= 4095 + 14);
+    }
+}

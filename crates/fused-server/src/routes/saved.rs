@@ -1,0 +1,101 @@
+//! `GET /api/v1/run/udf/saved/{email}/{name}[.ext]` and
+//! `GET /api/v1/run/udf/saved/{email}/{name}/tiles/{z}/{x}/{y}[.ext]`: the caller's own saved
+//! UDFs (Bearer login; another user's UDF is a 404). Query parameters are UDF parameters.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::access::{authenticate, own_udf};
+use super::params::split_query;
+use super::path::{parse_tile, split_extension};
+use super::registry::SavedUdf;
+use super::response::RunResponse;
+use super::run::{run, RunSpec};
+use super::AppState;
+
+pub async fn run_file(
+    State(state): State<AppState>,
+    Path((email, name_ext)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let rid = state.next_request_id();
+    let user = match authenticate(&state, &headers, &rid).await {
+        Ok(u) => u,
+        Err(r) => return r.with_cors(true).into_response(),
+    };
+    // `name.ext` with a known extension is `name` in that format, unless a UDF is saved
+    // under the full `name.ext`.
+    let (name, ext) = split_extension(&name_ext);
+    let found = match ext {
+        Some(_) => own_udf(&state, &user, &email, &name_ext, &rid).await.ok(),
+        None => None,
+    };
+    let (saved, ext) = match found {
+        Some(s) => (s, None),
+        None => match own_udf(&state, &user, &email, name, &rid).await {
+            Ok(s) => (s, ext.map(str::to_ascii_lowercase)),
+            Err(r) => return r.with_cors(true).into_response(),
+        },
+    };
+    respond(&state, rid, saved, query, None, ext).await
+}
+
+pub async fn run_tile(
+    State(state): State<AppState>,
+    Path((email, name, z, x, y)): Path<(String, String, String, String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let rid = state.next_request_id();
+    let user = match authenticate(&state, &headers, &rid).await {
+        Ok(u) => u,
+        Err(r) => return r.with_cors(true).into_response(),
+    };
+    let (tile, ext) = match parse_tile(&z, &x, &y) {
+        Ok(t) => t,
+        Err(msg) => {
+            return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg)
+                .with_cors(true)
+                .into_response()
+        }
+    };
+    let saved = match own_udf(&state, &user, &email, &name, &rid).await {
+        Ok(s) => s,
+        Err(r) => return r.with_cors(true).into_response(),
+    };
+    respond(&state, rid, saved, query, Some(tile), ext).await
+}
+
+/// Run a saved UDF with query parameters (shared with the share-token endpoints).
+pub(super) async fn respond(
+    state: &AppState,
+    rid: String,
+    saved: SavedUdf,
+    query: Vec<(String, String)>,
+    tile: Option<fused_core::tiles::Tile>,
+    extension: Option<String>,
+) -> Response {
+    let udf = match serde_json::to_value(&saved.package) {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = format!("saved UDF does not serialize: {e}");
+            return RunResponse::simple(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg)
+                .with_cors(true)
+                .into_response();
+        }
+    };
+    let (parameters, mut output) = split_query(query);
+    output.extension = extension;
+    let spec = RunSpec {
+        request_id: rid,
+        udf,
+        schema: Some(saved.schema),
+        parameters,
+        tile,
+        output,
+        cors: true,
+    };
+    run(state, spec).await.into_response()
+}

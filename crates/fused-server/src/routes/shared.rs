@@ -1,0 +1,52 @@
+//! `GET /shared/{token}/run/file[.ext]` and `GET /shared/{token}/run/tiles/{z}/{x}/{y}[.ext]`:
+//! saved UDFs through share tokens, no login, so tile URL templates work in map clients.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::access::shared_udf;
+use super::path::{parse_tile, split_extension};
+use super::response::RunResponse;
+use super::saved::respond;
+use super::AppState;
+
+pub async fn run_file(
+    State(state): State<AppState>,
+    Path((token, file)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let rid = state.next_request_id();
+    let (stem, ext) = split_extension(&file);
+    if stem != "file" {
+        let msg = format!("no such endpoint: /shared/{{token}}/run/{file} (expected file[.ext])");
+        return RunResponse::simple(StatusCode::NOT_FOUND, &rid, "not_found", &msg)
+            .with_cors(true)
+            .into_response();
+    }
+    let ext = ext.map(str::to_ascii_lowercase);
+    match shared_udf(&state, &token, &rid).await {
+        Ok(saved) => respond(&state, rid, saved, query, None, ext).await,
+        Err(r) => r.with_cors(true).into_response(),
+    }
+}
+
+pub async fn run_tile(
+    State(state): State<AppState>,
+    Path((token, z, x, y)): Path<(String, String, String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let rid = state.next_request_id();
+    let (tile, ext) = match parse_tile(&z, &x, &y) {
+        Ok(t) => t,
+        Err(msg) => {
+            return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg)
+                .with_cors(true)
+                .into_response()
+        }
+    };
+    match shared_udf(&state, &token, &rid).await {
+        Ok(saved) => respond(&state, rid, saved, query, Some(tile), ext).await,
+        Err(r) => r.with_cors(true).into_response(),
+    }
+}

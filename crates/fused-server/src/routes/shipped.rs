@@ -1,0 +1,108 @@
+//! `POST /api/v1/run/udf` and `POST /api/v1/run/udf/tiles/{z}/{x}/{y}`: run code shipped by the
+//! SDK. Bearer login required. Body:
+//! `{"udf": <package JSON>, "schema"?: {name: spec}, "parameters"?: {name: string | JSON},
+//!   "format"?, "dtype_out_vector"?, "dtype_out_raster"?}`; `format` etc. may also be query
+//! parameters.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fused_core::package::UdfPackage;
+use fused_core::tiles::Tile;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::access::authenticate;
+use super::params::{split_query, OutputChoice};
+use super::path::parse_tile;
+use super::response::RunResponse;
+use super::run::{run, RunSpec};
+use super::AppState;
+
+#[derive(Debug, Deserialize)]
+struct RunBody {
+    udf: UdfPackage,
+    #[serde(default)]
+    schema: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    parameters: Option<Map<String, Value>>,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    dtype_out_vector: Option<String>,
+    #[serde(default)]
+    dtype_out_raster: Option<String>,
+}
+
+pub async fn run_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    handle(state, headers, query, body, None).await
+}
+
+pub async fn run_tile(
+    State(state): State<AppState>,
+    Path((z, x, y)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    handle(state, headers, query, body, Some((z, x, y))).await
+}
+
+async fn handle(
+    state: AppState,
+    headers: HeaderMap,
+    query: Vec<(String, String)>,
+    body: Bytes,
+    tile: Option<(String, String, String)>,
+) -> Response {
+    let rid = state.next_request_id();
+    let bad = |msg: String| RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg);
+    if let Err(r) = authenticate(&state, &headers, &rid).await {
+        return r.into_response();
+    }
+    let (tile, extension): (Option<Tile>, Option<String>) = match &tile {
+        None => (None, None),
+        Some((z, x, y)) => match parse_tile(z, x, y) {
+            Ok((t, ext)) => (Some(t), ext),
+            Err(msg) => return bad(msg).into_response(),
+        },
+    };
+    let body: RunBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return bad(format!(
+                "invalid request body: expected JSON {{\"udf\": <package>, \"parameters\": {{..}}}}: {e}"
+            ))
+            .into_response()
+        }
+    };
+    let (_, query_out) = split_query(query);
+    let output = OutputChoice {
+        format: body.format.or(query_out.format),
+        dtype_out_vector: body.dtype_out_vector.or(query_out.dtype_out_vector),
+        dtype_out_raster: body.dtype_out_raster.or(query_out.dtype_out_raster),
+        extension,
+    };
+    let udf = match serde_json::to_value(&body.udf) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("invalid udf: {e}")).into_response(),
+    };
+    let spec = RunSpec {
+        request_id: rid.clone(),
+        udf,
+        schema: body.schema,
+        parameters: body.parameters.unwrap_or_default().into_iter().collect(),
+        tile,
+        output,
+        cors: false,
+    };
+    run(&state, spec).await.into_response()
+}

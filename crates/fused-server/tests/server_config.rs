@@ -1,0 +1,87 @@
+//! Command-line parsing of `fused-server`.
+
+use std::path::PathBuf;
+
+use fused_server::config::{parse_args, Command, ServerConfig};
+
+fn serve(args: &[&str]) -> ServerConfig {
+    match parse_args(args.iter().copied()) {
+        Ok(Command::Serve(c)) => c,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+fn error(args: &[&str]) -> String {
+    parse_args(args.iter().copied()).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults() {
+    let c = serve(&[]);
+    assert_eq!(c.host, "127.0.0.1");
+    assert_eq!(c.port, 8000);
+    assert!(c.workers >= 1);
+    assert!(c.data_dir.ends_with(".fused/server"), "{:?}", c.data_dir);
+    assert_eq!(serve(&["serve"]), c);
+}
+
+#[test]
+fn flags_both_forms() {
+    let c = serve(&[
+        "--host",
+        "0.0.0.0",
+        "--port=9001",
+        "--data-dir",
+        "/tmp/x",
+        "--workers",
+        "3",
+        "--python=/usr/bin/python3",
+    ]);
+    assert_eq!(c.host, "0.0.0.0");
+    assert_eq!(c.port, 9001);
+    assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    assert_eq!(c.workers, 3);
+    assert_eq!(c.python, "/usr/bin/python3");
+    assert_eq!(serve(&["serve", "--port", "0"]).port, 0);
+}
+
+#[test]
+fn tilde_expands() {
+    let c = serve(&["--data-dir", "~/srv"]);
+    assert!(!c.data_dir.starts_with("~"), "{:?}", c.data_dir);
+    assert!(c.data_dir.ends_with("srv"));
+}
+
+#[test]
+fn errors_name_the_flag() {
+    assert!(error(&["--port", "x"]).contains("--port"));
+    assert!(error(&["--port", "70000"]).contains("--port"));
+    assert!(error(&["--workers", "0"]).contains("--workers"));
+    assert!(error(&["--workers"]).contains("--workers: expected a value"));
+    assert!(error(&["--bogus"]).contains("unknown option --bogus"));
+    assert!(error(&["extra"]).contains("unexpected argument"));
+    assert!(error(&["--data-dir", "--port", "1"]).contains("--data-dir"));
+}
+
+#[test]
+fn help_and_version() {
+    assert_eq!(parse_args(["--help"]).unwrap(), Command::Help);
+    assert_eq!(parse_args(["serve", "-h"]).unwrap(), Command::Help);
+    assert_eq!(parse_args(["--version"]).unwrap(), Command::Version);
+    assert!(fused_server::config::HELP.contains("--workers"));
+}
+
+#[test]
+fn admin_create_user() {
+    assert_eq!(
+        parse_args(["admin", "create-user", "a@b.io", "--data-dir", "/tmp/d"]).unwrap(),
+        Command::CreateUser {
+            email: "a@b.io".into(),
+            data_dir: PathBuf::from("/tmp/d")
+        }
+    );
+    assert!(error(&["admin", "create-user"]).contains("EMAIL"));
+    assert!(error(&["admin", "create-user", "nope"]).contains("email"));
+    assert!(error(&["admin", "remove"]).contains("unknown command"));
+    assert!(error(&["admin", "create-user", "a@b.io", "c@d.io"]).contains("unexpected"));
+}

@@ -1,0 +1,369 @@
+//! The HTTP layer against a fake executor (no Python): auth, parameter validation before any
+//! worker, metadata header, error statuses, tile and extension parsing, health, OpenAPI.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use fused_core::result::{CanonicalResult, Dtype};
+use fused_server::executor::{
+    ExecError, Executor, PoolStats, RunFuture, Task, TaskOutput, WorkerError,
+};
+use fused_server::routes::registry::Registry;
+use fused_server::routes::{auth, router, AppState};
+use serde_json::{json, Value};
+
+/// Answers by the UDF's code: `json`, `raster`, `bytes`, `raise`, `param`, `crash`.
+#[derive(Default)]
+struct Fake {
+    tasks: Mutex<Vec<Task>>,
+    n: AtomicUsize,
+}
+
+impl Executor for Fake {
+    fn run(&self, task: Task) -> RunFuture<'_> {
+        self.n.fetch_add(1, Ordering::SeqCst);
+        self.tasks.lock().unwrap().push(task.clone());
+        Box::pin(async move {
+            let code = task.udf["code"].as_str().unwrap_or("").to_string();
+            let result = match code.as_str() {
+                "json" => Ok(CanonicalResult::Json(
+                    json!({"params": task.parameters, "tile": task.tile.map(|t| [t.x, t.y, t.z as u32])}),
+                )),
+                "raster" => Ok(CanonicalResult::Raster {
+                    data: vec![1, 2, 3, 4],
+                    dtype: Dtype::U8,
+                    shape: vec![2, 2],
+                    bounds: None,
+                }),
+                "bytes" => Ok(CanonicalResult::Bytes {
+                    data: b"<html></html>".to_vec(),
+                    content_type: "text/html".into(),
+                }),
+                "raise" => Err(WorkerError {
+                    kind: "runtime".into(),
+                    exception_class: "ValueError".into(),
+                    errormsg: "boom é".into(),
+                    lineno: Some(4),
+                    traceback: "Traceback ...".into(),
+                    ..Default::default()
+                }),
+                "crash" => {
+                    return Err(ExecError::WorkerCrash("worker 1 exited with code 1".into()))
+                }
+                other => panic!("unexpected code {other}"),
+            };
+            Ok(TaskOutput {
+                result,
+                stdout: "printed\n".into(),
+                stderr: String::new(),
+            })
+        })
+    }
+
+    fn stats(&self) -> PoolStats {
+        PoolStats {
+            configured: 2,
+            alive: 1,
+        }
+    }
+}
+
+struct Server {
+    base: String,
+    key: String,
+    fake: Arc<Fake>,
+    agent: ureq::Agent,
+}
+
+fn start() -> Server {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "fused-server-routes-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let registry = Registry::open(&dir).unwrap();
+    let (_, key) = registry.create_user("me@example.com").unwrap();
+    registry.create_user("other@example.com").unwrap();
+    let fake = Arc::new(Fake::default());
+    let state = AppState::new(fake.clone() as Arc<dyn Executor>, Arc::new(registry));
+    let app = router(state, auth::AuthConfig::default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    Server {
+        base: format!("http://{addr}"),
+        key,
+        fake,
+        agent,
+    }
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+    headers: ureq::http::HeaderMap,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+    fn meta(&self) -> Value {
+        let h = self
+            .headers
+            .get("x-fused-metadata")
+            .expect("x-fused-metadata");
+        serde_json::from_str(h.to_str().expect("ASCII header")).unwrap()
+    }
+}
+
+impl Server {
+    fn post(&self, path: &str, body: Value, key: Option<&str>) -> Reply {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(k) = key {
+            req = req.header("Authorization", format!("Bearer {k}"));
+        }
+        reply(req.send(body.to_string().as_bytes()).unwrap())
+    }
+    fn get(&self, path: &str, key: Option<&str>) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.header("Authorization", format!("Bearer {k}"));
+        }
+        reply(req.call().unwrap())
+    }
+}
+
+fn reply(mut resp: ureq::http::Response<ureq::Body>) -> Reply {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    Reply {
+        status,
+        body,
+        headers,
+    }
+}
+
+fn body(code: &str, schema: Value, parameters: Value) -> Value {
+    json!({"udf": {"name": "t", "code": code}, "schema": schema, "parameters": parameters})
+}
+
+#[test]
+fn health_and_openapi() {
+    let s = start();
+    let r = s.get("/health", None);
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["workers"], json!({"configured": 2, "alive": 1}));
+    let doc = s.get("/openapi.json", None).json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for p in [
+        "/api/v1/run/udf",
+        "/api/v1/run/udf/tiles/{z}/{x}/{y}",
+        "/api/v1/run/udf/saved/{email}/{name}",
+        "/shared/{token}/run/tiles/{z}/{x}/{y}",
+        "/oauth/device/code",
+    ] {
+        assert!(doc["paths"].get(p).is_some(), "{p}");
+    }
+}
+
+#[test]
+fn login_required() {
+    let s = start();
+    let r = s.post("/api/v1/run/udf", body("json", json!({}), json!({})), None);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.meta()["error_type"], "unauthorized");
+    let r = s.post(
+        "/api/v1/run/udf",
+        body("json", json!({}), json!({})),
+        Some("wrong"),
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(s.fake.n.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn file_run_validates_and_reports_ignored() {
+    let s = start();
+    let r = s.post(
+        "/api/v1/run/udf?format=json",
+        body(
+            "json",
+            json!({"n": "int", "xs": "list[int]"}),
+            json!({"n": "3", "xs": [1, 2], "junk": 1}),
+        ),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["params"], json!({"n": "3", "xs": [1, 2]}));
+    let m = r.meta();
+    assert_eq!(m["ignored_parameters"], json!(["junk"]));
+    assert_eq!(m["stdout"], "printed\n");
+    assert_eq!(m["has_exception"], false);
+    assert!(m["request_id"].as_str().unwrap().contains('-'));
+}
+
+#[test]
+fn bad_parameter_is_422_and_never_reaches_a_worker() {
+    let s = start();
+    let r = s.post(
+        "/api/v1/run/udf",
+        body("json", json!({"n": "int"}), json!({"n": "abc"})),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 422);
+    let v = r.json();
+    assert_eq!(v["parameter"], "n");
+    assert_eq!(v["expected"], "int");
+    assert!(v["value"].as_str().unwrap().contains("abc"));
+    assert!(v["error"].as_str().unwrap().contains("'n'"));
+    assert_eq!(r.meta()["error_type"], "parameter");
+    assert_eq!(s.fake.n.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn udf_exception_is_422_with_metadata() {
+    let s = start();
+    let r = s.post(
+        "/api/v1/run/udf",
+        body("raise", json!({}), json!({})),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 422);
+    let m = r.meta();
+    assert_eq!(m["has_exception"], true);
+    assert_eq!(m["exception_class"], "ValueError");
+    assert_eq!(m["errormsg"], "boom é");
+    assert_eq!(m["lineno"], 4);
+    assert_eq!(m["error_type"], "udf_exception");
+    assert_eq!(r.json()["traceback"], "Traceback ...");
+}
+
+#[test]
+fn worker_crash_is_502() {
+    let s = start();
+    let r = s.post(
+        "/api/v1/run/udf",
+        body("crash", json!({}), json!({})),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 502);
+    assert_eq!(r.meta()["error_type"], "worker_crash");
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("exited with code 1"));
+}
+
+#[test]
+fn tiles_are_validated_and_passed_on() {
+    let s = start();
+    let r = s.post(
+        "/api/v1/run/udf/tiles/3/2/5?format=json",
+        body("json", json!({}), json!({})),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["tile"], json!([2, 5, 3]));
+    let r = s.post(
+        "/api/v1/run/udf/tiles/3/8/5",
+        body("json", json!({}), json!({})),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("tile x"),
+        "{}",
+        r.body
+    );
+    let r = s.post(
+        "/api/v1/run/udf/tiles/31/0/0",
+        body("json", json!({}), json!({})),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("tile z"), "{}", r.body);
+    assert_eq!(s.fake.n.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn impossible_format_is_400() {
+    let s = start();
+    let r = s.post(
+        "/api/v1/run/udf?format=png",
+        body("json", json!({}), json!({})),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.meta()["error_type"], "unsupported_format");
+}
+
+#[test]
+fn bytes_keep_their_content_type() {
+    let s = start();
+    let r = s.post(
+        "/api/v1/run/udf",
+        body("bytes", json!({}), json!({})),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "text/html");
+    assert_eq!(r.body, "<html></html>");
+}
+
+#[test]
+fn malformed_body_is_400() {
+    let s = start();
+    let r = s.post("/api/v1/run/udf", json!({"code": "x"}), Some(&s.key));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("invalid request body"), "{}", r.body);
+}
+
+#[test]
+fn saved_and_shared_unknown_are_404_with_cors() {
+    let s = start();
+    let r = s.get("/api/v1/run/udf/saved/me@example.com/nothing", Some(&s.key));
+    assert_eq!(r.status, 404);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    // another user's namespace: 404, not 403
+    let r = s.get(
+        "/api/v1/run/udf/saved/other@example.com/x.parquet",
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 404);
+    let r = s.get("/api/v1/run/udf/saved/me@example.com/x", None);
+    assert_eq!(r.status, 401);
+    let r = s.get("/shared/nope/run/file.parquet", None);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    let r = s.get("/shared/nope/run/tiles/1/0/0.mvt", None);
+    assert_eq!(r.status, 404);
+    let r = s.get("/shared/nope/run/tiles/1/2/0.mvt", None);
+    assert_eq!(r.status, 400);
+    let r = s.get("/shared/nope/run/other", None);
+    assert_eq!(r.status, 404);
+}
