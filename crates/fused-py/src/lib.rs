@@ -8,6 +8,7 @@ mod error;
 mod github;
 mod package;
 mod params;
+mod server;
 mod tiles;
 
 use error::PyFusedResult;
@@ -26,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tiles::register(m)?;
     params::register(m)?;
     package::register(m)?;
+    server::register(m)?;
     github::register(m)?;
     Ok(())
 }
