@@ -76,6 +76,29 @@ pub enum Error {
         message: String,
     },
 
+    /// A result could not be encoded in the chosen format: malformed input (IPC bytes, WKB,
+    /// raster size) or a value the format cannot hold (maps to `ValueError`; HTTP 400/500
+    /// at the server's discretion).
+    #[error("cannot encode as {format}: {message}")]
+    Encode { format: String, message: String },
+
+    /// The requested output format does not fit the result (png of a table, mvt without a
+    /// tile, an unknown name) (maps to `ValueError`; the server answers 400 with it).
+    #[error(
+        "cannot return a {kind} result as {requested}; formats for a {kind}: {}{hint}",
+        choices.join(", ")
+    )]
+    UnsupportedFormat {
+        /// What was asked for, with where it came from, e.g. `format=png`.
+        requested: String,
+        /// The result kind: `table`, `raster`, `json` or `bytes`.
+        kind: String,
+        /// Format names that fit this result.
+        choices: Vec<String>,
+        /// Extra advice (may be empty), e.g. why `mvt` is not possible here.
+        hint: String,
+    },
+
     /// Any other I/O failure, with the path it happened on (maps to `OSError`).
     #[error("{path}: {source}")]
     Io {
@@ -115,6 +138,13 @@ impl Error {
     pub fn package(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
         Error::Package {
             path: path.as_ref().display().to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn encode(format: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Encode {
+            format: format.into(),
             message: message.into(),
         }
     }

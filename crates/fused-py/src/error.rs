@@ -41,7 +41,10 @@ impl From<PyFusedError> for PyErr {
                 let _ = obj.setattr("value", value);
                 exc
             }),
-            Error::InvalidArgument { .. } | Error::Package { .. } => PyValueError::new_err(message),
+            Error::InvalidArgument { .. }
+            | Error::Package { .. }
+            | Error::Encode { .. }
+            | Error::UnsupportedFormat { .. } => PyValueError::new_err(message),
             Error::AlreadyExists { .. } => PyFileExistsError::new_err(message),
             Error::NotFound { .. } | Error::RemoteNotFound { .. } => {
                 PyFileNotFoundError::new_err(message)
