@@ -22,13 +22,13 @@ run: build
 	$(PY) examples/quickstart.py
 
 test: build
-	cargo test --release -p fused-core
+	cargo test --release -p fused-core -p fused-server
 	$(PY) -m pytest
 	$(VENV)/bin/ruff check python tests bench examples/quickstart.py
 	cargo fmt --all -- --check
 
 lint: build
-	cargo clippy --release -p fused-core -p fused-py -- -D warnings
+	cargo clippy --release --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests bench examples/quickstart.py
 	$(VENV)/bin/ruff format --check python tests bench
 	cargo fmt --all -- --check

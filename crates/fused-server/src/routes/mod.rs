@@ -11,8 +11,6 @@ mod response;
 mod run;
 mod saved;
 mod shared;
-#[doc(hidden)]
-pub mod shim;
 mod shipped;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,14 +22,8 @@ use axum::Router;
 
 use crate::executor::Executor;
 
-// INTEGRATION POINT: when the registry/auth branch and the encoders land, replace these three
-// lines with
-//     pub use crate::{auth, registry};
-//     pub use fused_core::encode;
-// and delete `shim.rs` (and the `mod shim` above).
-pub use shim::auth;
-pub use shim::encode;
-pub use shim::registry;
+pub use crate::{auth, registry};
+pub use fused_core::encode;
 
 use registry::Registry;
 
