@@ -79,7 +79,7 @@ def _decode(content_type: str, body: bytes, meta: dict[str, Any]) -> Any:
 
             return gpd.read_parquet(io.BytesIO(body))
         return table.to_pandas()
-    if kind in ("application/x-npy", "application/octet-stream+npy", "application/npy"):
+    if body[:6] == b"\x93NUMPY":
         import numpy as np
 
         array = np.load(io.BytesIO(body), allow_pickle=False)

@@ -148,7 +148,7 @@ def _run_remote(
     xyz = None
     if tile is not None:
         name, arg = tile
-        if arg.geometry is None:
+        if not arg.from_bbox:
             xyz = (arg.x, arg.y, arg.z)
         else:
             spec = prepared.parameters[name].spec

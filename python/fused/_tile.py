@@ -28,6 +28,7 @@ class TileArg(NamedTuple):
     z: int
     bounds: tuple[float, float, float, float]
     geometry: Any  # shapely geometry, built lazily when None
+    from_bbox: bool = False  # named by a bbox (bounds/geometry are the bbox's), not a tile
 
     def shapely(self) -> Any:
         if self.geometry is not None:
@@ -125,7 +126,7 @@ def _from_bbox(name: str, value: Any) -> TileArg:
     else:
         bounds = _check_bounds(name, value)
     t = tiles.bounding_tile(*bounds)
-    return TileArg(t.x, t.y, t.z, bounds, geometry)
+    return TileArg(t.x, t.y, t.z, bounds, geometry, from_bbox=True)
 
 
 def tile_parameter(prepared: Prepared) -> Optional[str]:

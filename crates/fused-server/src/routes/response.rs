@@ -22,6 +22,9 @@ pub struct Metadata {
     pub error_type: Option<String>,
     pub request_id: String,
     pub ignored_parameters: Vec<String>,
+    /// `[west, south, east, north]` of a raster the UDF returned as `(array, bounds)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<[f64; 4]>,
 }
 
 impl Metadata {

@@ -81,8 +81,11 @@ fn encode_result(
     result: &CanonicalResult,
     out: &OutputChoice,
     tile: Option<Tile>,
-    meta: Metadata,
+    mut meta: Metadata,
 ) -> RunResponse {
+    if let CanonicalResult::Raster { bounds, .. } = result {
+        meta.bounds = *bounds;
+    }
     let req = FormatRequest {
         format: out.format.as_deref(),
         dtype_out_vector: out.dtype_out_vector.as_deref(),
