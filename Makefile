@@ -18,8 +18,11 @@ $(VENV)/.deps: requirements-dev.txt pyproject.toml
 build: $(VENV)/.deps
 	$(VENV)/bin/maturin develop --release --extras test
 
+# The quickstart (every example UDF, File and Tile mode, in process), then `fused serve`
+# on its defaults with the examples saved and shared; serves until interrupted.
 run: build
 	$(PY) examples/quickstart.py
+	$(PY) examples/serve_quickstart.py
 
 test: build
 	cargo test --release -p fused-core -p fused-server
@@ -40,6 +43,7 @@ fmt:
 bench: build
 	$(PY) bench/bench_tiles.py
 	$(PY) bench/bench_run.py
+	$(PY) bench/bench_server.py
 
 clean:
 	rm -rf $(VENV) target python/fused/_native*.so

@@ -240,3 +240,48 @@ def test_device_login_saves_credentials(server, monkeypatch, tmp_path):
     saved = json.loads(path.read_text())
     assert saved["server_url"] == server.base and saved["access_token"] == creds["access_token"]
     assert fused.api.whoami()["email"] == "me@example.com"  # from the credentials file
+
+
+@pytest.mark.parametrize(
+    "udf_name, suffix, check",
+    [
+        ("Tile_Grid", ".csv?cells=1", lambda b: b.decode().splitlines()[0] == "cell,geometry"),
+        ("Tile_Grid", "?format=json&cells=1", lambda b: json.loads(b)[0]["cell"] == "0-0"),
+        ("Tile_Grid", ".arrow?cells=2", lambda b: b[:6] == b"ARROW1"),
+        (
+            "Tile_Grid",
+            "?dtype_out_vector=geojson&cells=1",
+            lambda b: len(json.loads(b)["features"]) == 1,
+        ),
+        ("Tile_Hillshade", ".tiff", lambda b: b[:4] == b"II*\x00"),
+        ("Tile_Hillshade", ".npy", lambda b: np.load(io.BytesIO(b)).shape == (256, 256)),
+        ("Tile_Hillshade", "?dtype_out_raster=png", lambda b: b[:4] == b"\x89PNG"),
+        ("Tile_Hillshade", "?format=tiff,png", lambda b: b[:4] == b"II*\x00"),
+    ],
+)
+def test_share_token_formats(remote, examples, udf_name, suffix, check):
+    udf = fused.load(examples / udf_name)
+    udf.to_fused(overwrite=True)
+    token = udf.create_access_token()
+    status, _, body = _get(token.tile_url.format(z=13, x=1319, y=3185) + suffix)
+    assert status == 200, body[:300]
+    assert check(body)
+    token.revoke()
+
+
+def test_access_matrix(remote, examples):
+    """owner / other user / anonymous / share token / revoked token on one saved UDF."""
+    stats = fused.load(examples / "Country_Stats")
+    stats.to_fused(overwrite=True)
+    saved = f"{remote.base}/api/v1/run/udf/saved/me@example.com/Country_Stats.json?n=2"
+    other = remote_user(remote, "third@example.com")
+    assert _get(saved, token=remote.key)[0] == 200
+    assert _get(saved, token=other)[0] == 404
+    assert _get(saved)[0] == 401
+    assert _get(saved, token="fsk_" + "0" * 64)[0] == 401
+    token = stats.create_access_token()
+    status, _, body = _get(token.shared_url + ".json?n=2")
+    assert status == 200 and [r["country"] for r in json.loads(body)] == ["India", "China"]
+    token.revoke()
+    assert _get(token.shared_url + ".json")[0] == 404
+    assert _get(f"{remote.base}/shared/fsh_unknown/run/file")[0] == 404

@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+mod encode;
 mod error;
 mod github;
 mod package;
@@ -28,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     params::register(m)?;
     package::register(m)?;
     server::register(m)?;
+    encode::register(m)?;
     github::register(m)?;
     Ok(())
 }
