@@ -19,7 +19,9 @@ fn serve(
     python: String,
 ) -> PyResult<()> {
     if workers == 0 {
-        return Err(PyValueError::new_err("invalid workers: expected at least 1, got 0"));
+        return Err(PyValueError::new_err(
+            "invalid workers: expected at least 1, got 0",
+        ));
     }
     let config = ServerConfig {
         host,

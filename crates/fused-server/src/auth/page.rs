@@ -69,7 +69,7 @@ fn form_page(status: StatusCode, user_code: &str, error: Option<&str>) -> Respon
          is the one it shows, then approve with your API key.</p>\
          <form method=\"post\" action=\"device\">\
          <label for=\"user_code\">Code</label>\
-         <input id=\"user_code\" name=\"user_code\" value=\"{code}\" placeholder=\"XXXX-XXXX\" \
+         <input id=\"user_code\" name=\"user_code\" value=\"{code}\" placeholder=\"ABCD-EFGH\" \
          autocomplete=\"off\" required maxlength=\"32\">\
          <label for=\"api_key\">API key</label>\
          <input id=\"api_key\" name=\"api_key\" type=\"password\" autocomplete=\"off\" placeholder=\"fsk_...\">\

@@ -21,7 +21,7 @@ const EXPIRED_KEEP_MS: i64 = 3600 * 1000;
 pub struct DeviceAuthorization {
     /// The secret the client polls with (`fdc_...`).
     pub device_code: String,
-    /// What the user types on the verification page, `XXXX-XXXX`.
+    /// What the user types on the verification page, `ABCD-EFGH` (two groups of four).
     pub user_code: String,
     /// Seconds.
     pub expires_in: u64,
@@ -46,7 +46,7 @@ pub enum DevicePoll {
     Approved(IssuedTokens),
 }
 
-/// The canonical `XXXX-XXXX` form of what a user typed (case, spaces and dashes ignored),
+/// The canonical `ABCD-EFGH` (two groups of four) form of what a user typed (case, spaces and dashes ignored),
 /// or `None` if it cannot be a user code.
 pub fn normalize_user_code(input: &str) -> Option<String> {
     let chars: Vec<u8> = input

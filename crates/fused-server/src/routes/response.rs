@@ -63,7 +63,7 @@ fn tail(s: &str, limit: usize) -> String {
     format!("[truncated]...{}", &s[start..])
 }
 
-/// JSON text with every non-ASCII character escaped (`\uXXXX`), so it is a valid header value
+/// JSON text with every non-ASCII character escaped (`\u` and four hex digits), so it is a valid header value
 /// that any client decodes the same way. Non-ASCII only occurs inside JSON strings.
 pub fn ascii_json(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
