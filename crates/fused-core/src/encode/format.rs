@@ -90,19 +90,11 @@ impl Format {
         }
     }
 
-    /// The file extension, without the dot (`Raw`: `bin`).
+    /// The file extension, without the dot: the name, except `Raw`: `bin`.
     pub fn extension(self) -> &'static str {
         match self {
-            Format::Parquet => "parquet",
-            Format::GeoJson => "geojson",
-            Format::Json => "json",
-            Format::Csv => "csv",
-            Format::Arrow => "arrow",
-            Format::Mvt => "mvt",
-            Format::Png => "png",
-            Format::Tiff => "tiff",
-            Format::Npy => "npy",
             Format::Raw => "bin",
+            other => other.name(),
         }
     }
 }
