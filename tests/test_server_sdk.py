@@ -241,6 +241,16 @@ def test_device_login_saves_credentials(server, monkeypatch, tmp_path):
     assert saved["server_url"] == server.base and saved["access_token"] == creds["access_token"]
     assert fused.api.whoami()["email"] == "me@example.com"  # from the credentials file
 
+    # an expired access token is refreshed (refresh token rotated) and saved again
+    saved["expires_at"] = 0
+    path.write_text(json.dumps(saved))
+    assert fused.api.whoami()["email"] == "me@example.com"
+    refreshed = json.loads(path.read_text())
+    assert refreshed["access_token"] != saved["access_token"]
+    assert refreshed["refresh_token"] != saved["refresh_token"]
+    assert refreshed["expires_at"] > 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
 
 @pytest.mark.parametrize(
     "udf_name, suffix, check",
