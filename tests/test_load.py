@@ -202,3 +202,29 @@ def test_errors_in_module_code_at_load():
         fused.load("x = 1 / 0\n\n@fused.udf\ndef udf():\n    return 1\n")
     assert info.value.exception_class == "ZeroDivisionError"
     assert info.value.lineno == 1
+
+
+def test_canvas_note_refused(tmp_path):
+    note = tmp_path / "My_Note"
+    note.mkdir()
+    (note / "meta.json").write_text(
+        json.dumps(
+            {
+                "version": "0.0.3",
+                "job_config": {
+                    "steps": [
+                        {
+                            "type": "udf",
+                            "udf": {
+                                "name": "My_Note",
+                                "code": "",
+                                "metadata": {"fused:isNodeTemplate": True},
+                            },
+                        }
+                    ]
+                },
+            }
+        )
+    )
+    with pytest.raises(ValueError, match="isNodeTemplate"):
+        fused.load(note)
