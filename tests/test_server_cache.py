@@ -252,3 +252,42 @@ def test_invalidate_saved_udf(exe, server, tmp_path):
     assert cached(server.request("GET", url, key=server.key)) == "false"
     assert runs(counter) == 3
     assert server.request("DELETE", endpoint, key=server.key).json() == {"removed": 1}
+
+
+def test_sdk_invalidate_cache(server, tmp_path, monkeypatch):
+    import fused
+
+    monkeypatch.setenv("FUSED_SERVER_URL", server.base)
+    monkeypatch.setenv("FUSED_AUTH_TOKEN", server.key)
+    counter = tmp_path / "runs.txt"
+    tiles = fused.load(_tile_package(tmp_path))
+    tiles.to_fused(overwrite=True)
+    url = "/api/v1/run/udf/saved/me@example.com/Tile_Counted/tiles/{}?path=" + quote(str(counter))
+    for t in ("1/0/0", "1/1/0", "1/0/0", "1/1/0"):
+        r = server.request("GET", url.format(t), key=server.key)
+        assert r.status == 200, r.body
+    assert runs(counter) == 2
+    assert tiles.invalidate_cache(x=0, y=0, z=1) == 1  # tiles/1/0/0
+    assert cached(server.request("GET", url.format("1/1/0"), key=server.key)) == "true"
+    assert cached(server.request("GET", url.format("1/0/0"), key=server.key)) == "false"
+    assert runs(counter) == 3
+    assert tiles.invalidate_cache() == 2
+    with pytest.raises(ValueError, match="x, y and z"):
+        tiles.invalidate_cache(x=1)
+
+
+def _tile_package(tmp_path: Path) -> Path:
+    d = tmp_path / "Tile_Counted"
+    d.mkdir()
+    (d / "Tile_Counted.py").write_text(
+        textwrap.dedent(
+            """\
+            @fused.udf
+            def udf(bounds: fused.types.Tile = None, path: str = ""):
+                with open(path, "a") as f:
+                    f.write("run\\n")
+                return {"ok": True}
+            """
+        )
+    )
+    return d
