@@ -60,7 +60,7 @@ class Reply:
 
 
 class Server:
-    def __init__(self, exe: Path, data_dir: Path, workers: int) -> None:
+    def __init__(self, exe: Path, data_dir: Path, workers: int, extra_args=()) -> None:
         self.exe = exe
         self.data_dir = data_dir
         out = subprocess.run(
@@ -84,6 +84,7 @@ class Server:
                 str(workers),
                 "--python",
                 sys.executable,
+                *extra_args,
             ],
             stderr=subprocess.DEVNULL if not os.environ.get("FUSED_TEST_LOG") else None,
         )
@@ -106,9 +107,13 @@ class Server:
     def wait_workers(self, n: int, timeout: float = 120) -> None:
         self._wait(lambda r: r.json()["workers"]["alive"] == n, timeout)
 
-    def request(self, method: str, path: str, body=None, key=None, timeout=60) -> Reply:
+    def request(
+        self, method: str, path: str, body=None, key=None, timeout=60, headers=None
+    ) -> Reply:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         if data is not None:
             req.add_header("Content-Type", "application/json")
         if key:
@@ -329,10 +334,11 @@ def test_worker_crash_is_502_and_pool_recovers(server):
 
 def test_concurrent_requests_use_both_workers(server):
     code = "import os, time\n@fused.udf\ndef udf():\n    time.sleep(1.0)\n    return os.getpid()\n"
-    server.run(code)  # compile everywhere it lands; not timed
+    path = "/api/v1/run/udf?cache=false"  # identical requests would share one run otherwise
+    server.run(code, path)  # compile everywhere it lands; not timed
     start = time.monotonic()
     with ThreadPoolExecutor(2) as pool:
-        replies = list(pool.map(lambda _: server.run(code), range(2)))
+        replies = list(pool.map(lambda _: server.run(code, path), range(2)))
     elapsed = time.monotonic() - start
     assert [r.status for r in replies] == [200, 200]
     assert len({r.json() for r in replies}) == 2

@@ -233,6 +233,26 @@ class Udf:
 
         return save_udf(self, overwrite=overwrite)
 
+    def invalidate_cache(
+        self, x: Optional[int] = None, y: Optional[int] = None, z: Optional[int] = None
+    ) -> int:
+        """Remove the server's cached results of this UDF, saved under your account (all of
+        them, or one tile's with `x`, `y`, `z`). Returns how many entries were removed. The
+        saved-UDF and share-token endpoints use these entries."""
+        import urllib.parse
+
+        from fused._account import whoami
+        from fused._client import request
+
+        tile = [v for v in (x, y, z) if v is not None]
+        if tile and len(tile) != 3:
+            raise ValueError("invalid tile: expected all of x, y and z, or none")
+        query = {"x": str(int(x)), "y": str(int(y)), "z": str(int(z))} if tile else None  # type: ignore[arg-type]
+        email = urllib.parse.quote(whoami()["email"], safe="@")
+        name = urllib.parse.quote(self.name, safe="")
+        resp = request("DELETE", f"/api/v1/udf/saved/{email}/{name}/cache", query=query)
+        return int(resp.json()["removed"])
+
     def create_access_token(self) -> Any:
         """A share token for this saved UDF: `.token`, `.shared_url`, `.tile_url`,
         `.revoke()`; its URLs run the UDF with no login."""

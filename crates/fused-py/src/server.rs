@@ -29,6 +29,7 @@ fn serve(
         data_dir,
         workers,
         python,
+        cache_memory_mb: ServerConfig::from_env().cache_memory_mb,
     };
     py.detach(|| {
         fused_server::app::init_logging();

@@ -72,7 +72,10 @@ pub async fn serve_until(
             source,
         })?,
     );
-    let state = AppState::new(pool.clone() as Arc<dyn Executor>, Arc::new(registry));
+    let state = AppState::new(pool.clone() as Arc<dyn Executor>, Arc::new(registry)).with_cache(
+        (config.cache_memory_mb as usize).saturating_mul(1024 * 1024),
+        Some(data_dir.join("cache")),
+    );
     let app = router(state, auth::AuthConfig::default());
     tracing::info!(
         "fused-server {} listening on http://{local} ({} workers, python {}, data {})",

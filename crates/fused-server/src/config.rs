@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! fused-server [serve] [--host 127.0.0.1] [--port 8000] [--data-dir ~/.fused/server]
-//!                      [--workers N] [--python PATH]
+//!                      [--workers N] [--python PATH] [--cache-memory-mb N]
 //! fused-server admin create-user EMAIL [--data-dir DIR]
 //! fused-server --help | --version
 //! ```
@@ -20,6 +20,8 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Python interpreter for the workers.
     pub python: String,
+    /// Memory tier of the run result cache in MiB (0: off; the disk tier stays).
+    pub cache_memory_mb: u64,
 }
 
 impl ServerConfig {
@@ -38,6 +40,7 @@ impl ServerConfig {
                 .ok()
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "python3".into()),
+            cache_memory_mb: 256,
         }
     }
 
@@ -99,6 +102,8 @@ Options:
   --workers N        number of Python worker processes (default: number of cores)
   --python PATH      Python interpreter with the fused package installed
                      (default: $FUSED_PYTHON, else python3)
+  --cache-memory-mb N  memory tier of the run result cache in MiB, 0 turns it off
+                     (default 256; the disk tier under DIR/cache stays on)
   -h, --help         show this help
   -V, --version      show the version
 
@@ -156,6 +161,18 @@ where
                     return Err(ConfigError("--python: expected a path, got \"\"".into()));
                 }
                 cfg.python = v;
+            }
+            "--cache-memory-mb" => {
+                let v = flags.value(&flag)?;
+                cfg.cache_memory_mb =
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= 1 << 20)
+                        .ok_or_else(|| {
+                            ConfigError(format!(
+                                "--cache-memory-mb: expected an integer 0-1048576, got {v:?}"
+                            ))
+                        })?;
             }
             other => return Err(unknown(other)),
         }

@@ -11,11 +11,13 @@
 //! * [`executor`]: the `Executor` trait and `LocalPool`, its worker protocol and supervisor.
 //! * [`registry`]: SQLite: users, API keys, access tokens, saved UDFs (versions by content
 //!   hash) and share tokens.
+//! * [`cache`]: the run result cache (memory LRU + disk tier, single flight).
 //! * [`auth`]: bearer authentication, the OAuth 2.0 device authorization flow, and the
 //!   registry / account HTTP endpoints.
 
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod executor;
 pub mod registry;

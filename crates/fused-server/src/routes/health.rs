@@ -12,5 +12,6 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "workers": {"configured": stats.configured, "alive": stats.alive},
+        "cache": state.cache_stats(),
     }))
 }

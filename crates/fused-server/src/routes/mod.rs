@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::executor::Executor;
@@ -35,6 +35,8 @@ pub const MAX_BODY_BYTES: usize = 100 * 1024 * 1024;
 pub struct AppState {
     pub executor: Arc<dyn Executor>,
     pub registry: Arc<Registry>,
+    /// The run result cache (off unless [`AppState::with_cache`]).
+    pub(crate) cache: Arc<run::ResultCache>,
     requests: Arc<AtomicU64>,
     started: u64,
 }
@@ -48,9 +50,22 @@ impl AppState {
         AppState {
             executor,
             registry,
+            cache: Arc::new(run::ResultCache::disabled()),
             requests: Arc::new(AtomicU64::new(0)),
             started,
         }
+    }
+
+    /// Turn the run result cache on: `memory_bytes` of memory tier (0: none) and a disk tier
+    /// in `disk_dir` (`None`: none).
+    pub fn with_cache(mut self, memory_bytes: usize, disk_dir: Option<std::path::PathBuf>) -> Self {
+        self.cache = Arc::new(run::ResultCache::new(memory_bytes, disk_dir));
+        self
+    }
+
+    /// The cache's counters.
+    pub fn cache_stats(&self) -> crate::cache::CacheStats {
+        self.cache.stats()
     }
 
     /// A request id unique for this server run: `<start time, hex>-<counter>`; safe as a
@@ -77,6 +92,10 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
         .route(
             "/shared/{token}/run/tiles/{z}/{x}/{y}",
             get(shared::run_tile),
+        )
+        .route(
+            "/api/v1/udf/saved/{email}/{name}/cache",
+            delete(saved::invalidate_cache),
         )
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::openapi));

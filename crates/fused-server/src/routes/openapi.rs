@@ -16,15 +16,17 @@ fn output_params() -> Value {
         {"name": "format", "in": "query", "description": "comma-separated preference list: parquet, geojson, json, csv, arrow, feather, mvt, png, tiff, npy", "schema": {"type": "string"}},
         {"name": "dtype_out_vector", "in": "query", "description": "legacy vector format choice", "schema": {"type": "string"}},
         {"name": "dtype_out_raster", "in": "query", "description": "legacy raster format choice", "schema": {"type": "string"}},
-        {"name": "cache_max_age", "in": "query", "description": "reserved (result cache)", "schema": {"type": "string"}},
-        {"name": "cache", "in": "query", "description": "reserved (result cache)", "schema": {"type": "boolean"}},
+        {"name": "cache_max_age", "in": "query", "description": "result cache lifetime: \"10s\", \"30m\", \"48h\", \"90d\" or seconds (default: the UDF's own, else 90 days); 0 bypasses the cache", "schema": {"type": "string"}},
+        {"name": "cache", "in": "query", "description": "false bypasses the result cache (no read, no write)", "schema": {"type": "boolean"}},
+        {"name": "If-None-Match", "in": "header", "description": "an ETag of an earlier answer: 304 Not Modified when it still matches", "schema": {"type": "string"}},
         {"name": "udf parameters", "in": "query", "description": "every other query parameter is a UDF parameter, converted by the UDF's annotation; unknown names are ignored and listed in x-fused-metadata.ignored_parameters", "schema": {"type": "string"}}
     ])
 }
 
 fn run_responses() -> Value {
     json!({
-        "200": {"description": "the encoded result; header x-fused-metadata", "headers": {"x-fused-metadata": {"$ref": "#/components/headers/Metadata"}}},
+        "200": {"description": "the encoded result; headers x-fused-metadata, x-fused-cached (true when served from the result cache) and ETag", "headers": {"x-fused-metadata": {"$ref": "#/components/headers/Metadata"}, "x-fused-cached": {"schema": {"type": "string", "enum": ["true", "false"]}}, "ETag": {"schema": {"type": "string"}}}},
+        "304": {"description": "If-None-Match matched the ETag: empty body, same headers"},
         "400": {"description": "bad tile, body or impossible format", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         "401": {"description": "missing or invalid login"},
         "404": {"description": "unknown UDF or token (also another user's private UDF)"},
@@ -55,6 +57,7 @@ pub fn document() -> Value {
                  "description": "Runs UDFs as HTTP endpoints on a pool of warm Python workers."},
         "paths": {
             "/health": {"get": {"summary": "liveness and worker counts", "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+            "/api/v1/udf/saved/{email}/{name}/cache": {"delete": {"summary": "remove the cached results of the caller's saved UDF (all, or one tile with x, y, z)", "security": bearer, "parameters": concat(saved_path.clone(), json!([{"name": "x", "in": "query", "schema": {"type": "integer"}}, {"name": "y", "in": "query", "schema": {"type": "integer"}}, {"name": "z", "in": "query", "schema": {"type": "integer"}}])), "responses": {"200": {"description": "{\"removed\": N}"}, "401": {"description": "missing or invalid login"}, "404": {"description": "unknown UDF, or another user's"}}}},
             "/openapi.json": {"get": {"summary": "this document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/api/v1/run/udf": {"post": {"summary": "run UDF code in File mode", "security": bearer, "parameters": output_params(), "requestBody": run_body, "responses": run_responses()}},
             "/api/v1/run/udf/tiles/{z}/{x}/{y}": {"post": {"summary": "run UDF code in Tile mode", "security": bearer, "parameters": concat(tile_params(), output_params()), "requestBody": run_body, "responses": run_responses()}},

@@ -15,17 +15,21 @@ pub const RESERVED: [&str; 5] = [
     "cache",
 ];
 
-/// The output-format choices of a request.
+/// The output-format and cache choices of a request (the reserved names).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutputChoice {
     pub format: Option<String>,
     pub dtype_out_vector: Option<String>,
     pub dtype_out_raster: Option<String>,
     pub extension: Option<String>,
+    /// `cache_max_age` as given ("10s", "30m", "48h", "90d" or seconds; 0 bypasses).
+    pub cache_max_age: Option<String>,
+    /// `cache` as given (`false` bypasses the result cache).
+    pub cache: Option<String>,
 }
 
 /// Query pairs split into UDF parameters (strings) and output choices. A repeated name keeps
-/// its last value. `cache_max_age` and `cache` are accepted and ignored (no result cache yet).
+/// its last value.
 pub fn split_query(query: Vec<(String, String)>) -> (Vec<(String, Value)>, OutputChoice) {
     let mut params: Vec<(String, Value)> = Vec::new();
     let mut out = OutputChoice::default();
@@ -34,6 +38,8 @@ pub fn split_query(query: Vec<(String, String)>) -> (Vec<(String, Value)>, Outpu
             "format" => out.format = Some(value),
             "dtype_out_vector" => out.dtype_out_vector = Some(value),
             "dtype_out_raster" => out.dtype_out_raster = Some(value),
+            "cache_max_age" => out.cache_max_age = Some(value),
+            "cache" => out.cache = Some(value),
             n if RESERVED.contains(&n) => {}
             _ => {
                 params.retain(|(n, _)| *n != name);
@@ -42,6 +48,50 @@ pub fn split_query(query: Vec<(String, String)>) -> (Vec<(String, Value)>, Outpu
         }
     }
     (params, out)
+}
+
+/// A reserved option given in a JSON body (string, number or bool) as its string form.
+pub fn option_text(v: Option<Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+/// A bad `cache` / `cache_max_age`: (parameter, expected, value).
+pub type CacheOptionError = (String, String, String);
+
+/// The result-cache lifetime a request asks for, in seconds; `None` bypasses the cache.
+/// The request's `cache_max_age`, else the UDF's own (`fused:cacheMaxAge` in its metadata,
+/// seconds), else `default`; `cache=false` or a lifetime of 0 bypass.
+pub fn cache_lifetime(
+    out: &OutputChoice,
+    udf_metadata: Option<&Value>,
+    default: u64,
+) -> Result<Option<u64>, CacheOptionError> {
+    if let Some(c) = &out.cache {
+        match c.trim().to_ascii_lowercase().as_str() {
+            "false" | "0" | "no" | "off" => return Ok(None),
+            "true" | "1" | "yes" | "on" | "" => {}
+            _ => return Err(("cache".into(), "true or false".into(), format!("{c:?}"))),
+        }
+    }
+    let age = match &out.cache_max_age {
+        Some(v) => fused_core::duration::parse_max_age(v).map_err(|e| match e {
+            fused_core::Error::InvalidArgument {
+                name,
+                expected,
+                value,
+            } => (name, expected, value),
+            other => ("cache_max_age".into(), other.to_string(), v.clone()),
+        })?,
+        None => udf_metadata
+            .and_then(|m| m.get("fused:cacheMaxAge"))
+            .and_then(Value::as_u64)
+            .unwrap_or(default),
+    };
+    Ok((age > 0).then_some(age))
 }
 
 /// Validated parameters, ready for the worker, and the names that were ignored.

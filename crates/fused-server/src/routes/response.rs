@@ -87,6 +87,8 @@ pub struct RunResponse {
     pub content_type: String,
     pub metadata: Metadata,
     pub cors: bool,
+    /// More headers (`x-fused-cached`, `ETag`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl RunResponse {
@@ -107,6 +109,7 @@ impl RunResponse {
             content_type: "application/json".into(),
             metadata,
             cors: false,
+            headers: Vec::new(),
         }
     }
 
@@ -132,8 +135,13 @@ impl IntoResponse for RunResponse {
     fn into_response(self) -> Response {
         let mut resp = (self.status, self.body).into_response();
         let headers = resp.headers_mut();
-        if let Ok(ct) = HeaderValue::from_str(&self.content_type) {
-            headers.insert(header::CONTENT_TYPE, ct);
+        if !self.content_type.is_empty() {
+            if let Ok(ct) = HeaderValue::from_str(&self.content_type) {
+                headers.insert(header::CONTENT_TYPE, ct);
+            }
+        }
+        for (name, value) in self.headers {
+            headers.insert(name, value);
         }
         headers.insert(
             HeaderName::from_static(METADATA_HEADER),
@@ -146,7 +154,7 @@ impl IntoResponse for RunResponse {
             );
             headers.insert(
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static(METADATA_HEADER),
+                HeaderValue::from_static("x-fused-metadata, x-fused-cached, etag"),
             );
         }
         resp

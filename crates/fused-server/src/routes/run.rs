@@ -1,9 +1,12 @@
 //! The run pipeline shared by every run endpoint: validate parameters, run on the executor,
-//! choose the output format, encode, answer with `x-fused-metadata`.
+//! choose the output format, encode, answer with `x-fused-metadata`. Between validation and
+//! the executor sits the result cache (memory tier, disk tier, single flight): a hit is
+//! encoded without Python; only successful results are stored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use fused_core::result::CanonicalResult;
 use fused_core::tiles::Tile;
 use serde_json::{json, Map, Value};
@@ -12,7 +15,34 @@ use super::encode::{self, FormatRequest, TileBounds};
 use super::params::{self, OutputChoice, ParamError};
 use super::response::{Metadata, RunResponse};
 use super::AppState;
+use crate::cache::entry::{now_ms, Entry};
+use crate::cache::flight::Role;
+use crate::cache::{key, RunCache, DEFAULT_MAX_AGE};
 use crate::executor::{ExecError, Task, TaskOutput, TileXyz, WorkerError};
+
+/// Response header saying whether the result came from the cache.
+pub const CACHED_HEADER: &str = "x-fused-cached";
+
+/// The cache of the run pipeline; its single flight shares [`Shared`] outcomes.
+pub type ResultCache = RunCache<Shared>;
+
+/// The outcome of one computation, handed to every request that waited for it.
+#[derive(Debug, Clone)]
+pub enum Shared {
+    Done {
+        result: Arc<CanonicalResult>,
+        stdout: String,
+        stderr: String,
+        /// Served from the cache (not computed for this request).
+        cached: bool,
+    },
+    Udf {
+        err: WorkerError,
+        stdout: String,
+        stderr: String,
+    },
+    Exec(ExecError),
+}
 
 /// One run, as the endpoints describe it.
 pub struct RunSpec {
@@ -26,6 +56,11 @@ pub struct RunSpec {
     pub output: OutputChoice,
     /// GET endpoints answer with `Access-Control-Allow-Origin: *`.
     pub cors: bool,
+    /// The cache namespace (a saved UDF's identity, so invalidation finds its entries);
+    /// `None`: the code's hash.
+    pub cache_namespace: Option<String>,
+    /// The request's `If-None-Match`.
+    pub if_none_match: Option<String>,
 }
 
 /// Run it and build the response (every outcome carries the metadata header).
@@ -48,6 +83,36 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
             value,
         }) => return parameter_error(&message, &parameter, &expected, &value, Metadata::new(&rid)),
     };
+    let lifetime =
+        match params::cache_lifetime(&spec.output, spec.udf.get("metadata"), DEFAULT_MAX_AGE) {
+            Ok(l) => l,
+            Err((parameter, expected, value)) => {
+                let message = format!("invalid {parameter}: expected {expected}, got {value}");
+                return parameter_error(
+                    &message,
+                    &parameter,
+                    &expected,
+                    &value,
+                    Metadata::new(&rid),
+                );
+            }
+        };
+    let tile_key = spec.tile.map(|t| (u32::from(t.z), t.x, t.y));
+    let cache = state.cache.clone();
+    let cache_key = match lifetime {
+        Some(max_age) if cache.enabled() => {
+            let ns = spec
+                .cache_namespace
+                .clone()
+                .unwrap_or_else(|| key::code_namespace(&spec.udf));
+            Some((
+                ns,
+                key::run_key(&spec.udf, &validated.parameters, tile_key),
+                max_age,
+            ))
+        }
+        _ => None,
+    };
     let task = Task {
         task_id: rid.clone(),
         udf: spec.udf,
@@ -60,21 +125,123 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
     };
     let mut meta = Metadata::new(&rid);
     meta.ignored_parameters = validated.ignored;
-    let output = match state.executor.run(task).await {
-        Ok(o) => o,
-        Err(e) => return exec_error(e, meta),
+    let Some((ns, key, max_age)) = cache_key else {
+        let shared = execute(state, task).await;
+        return respond(shared, &spec.output, spec.tile, meta, None);
     };
-    let TaskOutput {
-        result,
-        stdout,
-        stderr,
-    } = output;
-    meta.stdout = stdout;
-    meta.stderr = stderr;
-    match result {
-        Ok(result) => encode_result(&result, &spec.output, spec.tile, meta),
-        Err(err) => udf_error(err, meta),
+    let conditional = Some((key.as_str(), spec.if_none_match.as_deref()));
+    if let Some(e) = cache.get_memory(&ns, &key) {
+        cache.count_hit();
+        let shared = Shared::Done {
+            result: e.result,
+            stdout: String::new(),
+            stderr: String::new(),
+            cached: true,
+        };
+        return respond(shared, &spec.output, spec.tile, meta, conditional);
     }
+    let shared = match cache.flights.join(&format!("{ns}/{key}")).await {
+        Role::Joined(shared) => {
+            cache.count_hit();
+            shared
+        }
+        Role::Leader(leader) => {
+            let shared = match cache.get_disk(&ns, &key).await {
+                Some(e) => {
+                    cache.count_hit();
+                    Shared::Done {
+                        result: e.result,
+                        stdout: String::new(),
+                        stderr: String::new(),
+                        cached: true,
+                    }
+                }
+                None => {
+                    cache.count_miss();
+                    let shared = execute(state, task).await;
+                    if let Shared::Done { result, .. } = &shared {
+                        let entry = Entry {
+                            result: result.clone(),
+                            created_at: now_ms(),
+                            max_age,
+                            tile: tile_key,
+                        };
+                        cache.put(&ns, &key, entry).await;
+                    }
+                    shared
+                }
+            };
+            leader.finish(shared.clone());
+            shared
+        }
+    };
+    respond(shared, &spec.output, spec.tile, meta, conditional)
+}
+
+/// Run the task on the executor.
+async fn execute(state: &AppState, task: Task) -> Shared {
+    match state.executor.run(task).await {
+        Err(e) => Shared::Exec(e),
+        Ok(TaskOutput {
+            result: Ok(result),
+            stdout,
+            stderr,
+        }) => Shared::Done {
+            result: Arc::new(result),
+            stdout,
+            stderr,
+            cached: false,
+        },
+        Ok(TaskOutput {
+            result: Err(err),
+            stdout,
+            stderr,
+        }) => Shared::Udf {
+            err,
+            stdout,
+            stderr,
+        },
+    }
+}
+
+/// The response to an outcome; `conditional` = (cache key, If-None-Match) when cached.
+fn respond(
+    shared: Shared,
+    out: &OutputChoice,
+    tile: Option<Tile>,
+    mut meta: Metadata,
+    conditional: Option<(&str, Option<&str>)>,
+) -> RunResponse {
+    match shared {
+        Shared::Exec(e) => exec_error(e, meta),
+        Shared::Udf {
+            err,
+            stdout,
+            stderr,
+        } => {
+            meta.stdout = stdout;
+            meta.stderr = stderr;
+            udf_error(err, meta)
+        }
+        Shared::Done {
+            result,
+            stdout,
+            stderr,
+            cached,
+        } => {
+            meta.stdout = stdout;
+            meta.stderr = stderr;
+            encode_result(&result, out, tile, meta, cached, conditional)
+        }
+    }
+}
+
+/// True when `If-None-Match` lists `etag` (or is `*`).
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    if_none_match
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
 fn encode_result(
@@ -82,6 +249,8 @@ fn encode_result(
     out: &OutputChoice,
     tile: Option<Tile>,
     mut meta: Metadata,
+    cached: bool,
+    conditional: Option<(&str, Option<&str>)>,
 ) -> RunResponse {
     if let CanonicalResult::Raster { bounds, .. } = result {
         meta.bounds = *bounds;
@@ -108,6 +277,26 @@ fn encode_result(
         Ok(f) => f,
         Err(e) => return bad_format(e, meta),
     };
+    let mut headers = vec![(
+        HeaderName::from_static(CACHED_HEADER),
+        HeaderValue::from_static(if cached { "true" } else { "false" }),
+    )];
+    if let Some((key, if_none_match)) = conditional {
+        let etag = key::etag(key, format.name());
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            headers.push((header::ETAG, v));
+        }
+        if if_none_match.is_some_and(|inm| etag_matches(inm, &etag)) {
+            return RunResponse {
+                status: StatusCode::NOT_MODIFIED,
+                body: Vec::new(),
+                content_type: String::new(),
+                metadata: meta,
+                cors: false,
+                headers,
+            };
+        }
+    }
     let tile = tile.map(|t| TileBounds {
         x: t.x,
         y: t.y,
@@ -120,6 +309,7 @@ fn encode_result(
             content_type: encoded.content_type,
             metadata: meta,
             cors: false,
+            headers,
         },
         Err(e @ fused_core::Error::Io { .. }) => {
             let msg = format!("encoding the result failed: {e}");

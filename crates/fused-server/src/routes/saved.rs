@@ -13,6 +13,60 @@ use super::registry::SavedUdf;
 use super::response::RunResponse;
 use super::run::{run, RunSpec};
 use super::AppState;
+use crate::cache::key;
+
+/// The request's `If-None-Match`, if any.
+pub(super) fn if_none_match(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `DELETE /api/v1/udf/saved/{email}/{name}/cache[?x=&y=&z=]`: remove the cached results of
+/// the caller's own saved UDF (all of them, or one tile's). `{"removed": N}`.
+pub async fn invalidate_cache(
+    State(state): State<AppState>,
+    Path((email, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let rid = state.next_request_id();
+    let user = match authenticate(&state, &headers, &rid).await {
+        Ok(u) => u,
+        Err(r) => return r.into_response(),
+    };
+    let saved = match own_udf(&state, &user, &email, &name, &rid).await {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let get = |n: &str| {
+        query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    let tile = match (get("z"), get("x"), get("y")) {
+        (None, None, None) => None,
+        (Some(z), Some(x), Some(y)) => match parse_tile(&z, &x, &y) {
+            Ok((t, None)) => Some((u32::from(t.z), t.x, t.y)),
+            Ok((_, Some(_))) | Err(_) => {
+                let msg = format!("invalid tile z={z} x={x} y={y}");
+                return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg)
+                    .into_response();
+            }
+        },
+        _ => {
+            let msg = "a tile needs all of x, y and z".to_string();
+            return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg)
+                .into_response();
+        }
+    };
+    let ns = key::saved_namespace(&saved.owner_email, &saved.name);
+    let removed = state.cache.invalidate(&ns, tile).await;
+    axum::Json(serde_json::json!({ "removed": removed })).into_response()
+}
 
 pub async fn run_file(
     State(state): State<AppState>,
@@ -39,7 +93,16 @@ pub async fn run_file(
             Err(r) => return r.with_cors(true).into_response(),
         },
     };
-    respond(&state, rid, saved, query, None, ext).await
+    respond(
+        &state,
+        rid,
+        saved,
+        query,
+        None,
+        ext,
+        if_none_match(&headers),
+    )
+    .await
 }
 
 pub async fn run_tile(
@@ -65,7 +128,16 @@ pub async fn run_tile(
         Ok(s) => s,
         Err(r) => return r.with_cors(true).into_response(),
     };
-    respond(&state, rid, saved, query, Some(tile), ext).await
+    respond(
+        &state,
+        rid,
+        saved,
+        query,
+        Some(tile),
+        ext,
+        if_none_match(&headers),
+    )
+    .await
 }
 
 /// Run a saved UDF with query parameters (shared with the share-token endpoints).
@@ -76,6 +148,7 @@ pub(super) async fn respond(
     query: Vec<(String, String)>,
     tile: Option<fused_core::tiles::Tile>,
     extension: Option<String>,
+    if_none_match: Option<String>,
 ) -> Response {
     let udf = match serde_json::to_value(&saved.package) {
         Ok(v) => v,
@@ -96,6 +169,8 @@ pub(super) async fn respond(
         tile,
         output,
         cors: true,
+        cache_namespace: Some(key::saved_namespace(&saved.owner_email, &saved.name)),
+        if_none_match,
     };
     run(state, spec).await.into_response()
 }

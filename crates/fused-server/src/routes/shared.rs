@@ -2,18 +2,19 @@
 //! saved UDFs through share tokens, no login, so tile URL templates work in map clients.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::access::shared_udf;
 use super::path::{parse_tile, split_extension};
 use super::response::RunResponse;
-use super::saved::respond;
+use super::saved::{if_none_match, respond};
 use super::AppState;
 
 pub async fn run_file(
     State(state): State<AppState>,
     Path((token, file)): Path<(String, String)>,
+    headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let rid = state.next_request_id();
@@ -26,7 +27,18 @@ pub async fn run_file(
     }
     let ext = ext.map(str::to_ascii_lowercase);
     match shared_udf(&state, &token, &rid).await {
-        Ok(saved) => respond(&state, rid, saved, query, None, ext).await,
+        Ok(saved) => {
+            respond(
+                &state,
+                rid,
+                saved,
+                query,
+                None,
+                ext,
+                if_none_match(&headers),
+            )
+            .await
+        }
         Err(r) => r.with_cors(true).into_response(),
     }
 }
@@ -34,6 +46,7 @@ pub async fn run_file(
 pub async fn run_tile(
     State(state): State<AppState>,
     Path((token, z, x, y)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let rid = state.next_request_id();
@@ -46,7 +59,18 @@ pub async fn run_tile(
         }
     };
     match shared_udf(&state, &token, &rid).await {
-        Ok(saved) => respond(&state, rid, saved, query, Some(tile), ext).await,
+        Ok(saved) => {
+            respond(
+                &state,
+                rid,
+                saved,
+                query,
+                Some(tile),
+                ext,
+                if_none_match(&headers),
+            )
+            .await
+        }
         Err(r) => r.with_cors(true).into_response(),
     }
 }

@@ -1,8 +1,8 @@
 //! `POST /api/v1/run/udf` and `POST /api/v1/run/udf/tiles/{z}/{x}/{y}`: run code shipped by the
 //! SDK. Bearer login required. Body:
 //! `{"udf": <package JSON>, "schema"?: {name: spec}, "parameters"?: {name: string | JSON},
-//!   "format"?, "dtype_out_vector"?, "dtype_out_raster"?}`; `format` etc. may also be query
-//! parameters.
+//!   "format"?, "dtype_out_vector"?, "dtype_out_raster"?, "cache_max_age"?, "cache"?}`;
+//! `format` etc. may also be query parameters.
 
 use std::collections::BTreeMap;
 
@@ -16,10 +16,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::access::authenticate;
-use super::params::{split_query, OutputChoice};
+use super::params::{option_text, split_query, OutputChoice};
 use super::path::parse_tile;
 use super::response::RunResponse;
 use super::run::{run, RunSpec};
+use super::saved::if_none_match;
 use super::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +36,12 @@ struct RunBody {
     dtype_out_vector: Option<String>,
     #[serde(default)]
     dtype_out_raster: Option<String>,
+    /// Result-cache lifetime ("10s", "30m", "48h", "90d" or seconds; 0 bypasses).
+    #[serde(default)]
+    cache_max_age: Option<Value>,
+    /// `false` bypasses the result cache.
+    #[serde(default)]
+    cache: Option<Value>,
 }
 
 pub async fn run_file(
@@ -90,6 +97,8 @@ async fn handle(
         dtype_out_vector: body.dtype_out_vector.or(query_out.dtype_out_vector),
         dtype_out_raster: body.dtype_out_raster.or(query_out.dtype_out_raster),
         extension,
+        cache_max_age: option_text(body.cache_max_age).or(query_out.cache_max_age),
+        cache: option_text(body.cache).or(query_out.cache),
     };
     let udf = match serde_json::to_value(&body.udf) {
         Ok(v) => v,
@@ -103,6 +112,8 @@ async fn handle(
         tile,
         output,
         cors: false,
+        cache_namespace: None,
+        if_none_match: if_none_match(&headers),
     };
     run(&state, spec).await.into_response()
 }
