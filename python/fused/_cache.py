@@ -1,19 +1,51 @@
-"""`@fused.cache` for helper functions inside UDFs.
+"""`@fused.cache`: results of helper functions inside UDFs, stored on disk.
 
-This milestone accepts the decorator and its options (bare or called) and strips the
-call-site options (`cache_max_age`, `cache_reset`, `cache_verbose`, `cache_storage`,
-`cache_folder_path`, `cache_key_exclude`, `concurrent_lock_timeout`) before calling the
-function, so catalog code runs unmodified. Results are not stored yet: each call computes.
+Use bare (`@fused.cache`) or called (`@fused.cache(cache_max_age="1h", ...)`). The same
+option names are accepted at call sites (`f(x, cache_reset=True)`), where they override the
+decorator's and are removed before the function is called.
+
+Key: sha256 over the function's source (its code object when the source is unavailable), its
+qualified name, and its arguments bound by signature with defaults applied, minus
+`cache_key_exclude`. Arguments are hashed by content: DataFrames/Series with
+`pandas.util.hash_pandas_object` plus columns and dtypes (geometry columns as WKB, with the
+CRS), numpy arrays by dtype, shape and bytes, shapely geometries by WKB, containers
+recursively (dicts and sets order-insensitively), a few simple types by `repr`, anything else
+by its pickle. Variables the function reads from closures or globals are not part of the key.
+
+Storage: `<root>/<function name>/<key[0:2]>/<key>.bin`, where root is `cache_folder_path`
+(a relative path is taken under the default root) or `$FUSED_CACHE_DIR/fused_cache`
+(`FUSED_CACHE_DIR` defaults to `~/.cache/fused`). Entries are the pickled result (protocol 5)
+behind a checksummed header, written atomically by the Rust core (`fused._native.cache_*`);
+a per-key lock file makes concurrent processes compute a value once while the others wait (up
+to `concurrent_lock_timeout` seconds, then they compute too). `cache_storage` ("auto",
+"local", "mount", "object") is accepted for compatibility: all of them use this local disk.
+
+Lifetime: `cache_max_age` (call site, else decorator, else 12 hours); an older entry is
+recomputed; `0` bypasses the cache. `cache_reset=True` recomputes and overwrites. Exceptions
+raised by the function are never cached; a result that cannot be pickled raises a `TypeError`
+naming the function.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
 import functools
+import hashlib
+import inspect
+import os
+import pathlib
+import pickle
+import re
+import sys
+import uuid
 from typing import Any, Callable, Optional, Sequence, Union
 
+from fused import _native
 from fused._udf import parse_cache_max_age
 
-__all__ = ["CALL_SITE_OPTIONS", "cache"]
+__all__ = ["CALL_SITE_OPTIONS", "DEFAULT_MAX_AGE_S", "cache"]
 
 CALL_SITE_OPTIONS = (
     "cache_max_age",
@@ -25,6 +57,21 @@ CALL_SITE_OPTIONS = (
     "concurrent_lock_timeout",
 )
 _STORAGES = ("auto", "mount", "local", "object")
+DEFAULT_MAX_AGE_S = 12 * 3600
+DEFAULT_LOCK_TIMEOUT_S = 120.0
+_KEY_VERSION = b"fused.cache/1"
+_SIMPLE_REPR = (
+    complex,
+    range,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    datetime.timezone,
+    decimal.Decimal,
+    uuid.UUID,
+    pathlib.PurePath,
+    enum.Enum,
+)
 
 
 def _check(options: dict[str, Any]) -> None:
@@ -41,6 +88,203 @@ def _check(options: dict[str, Any]) -> None:
         raise ValueError(
             f"invalid cache_key_exclude: expected a list of argument names, got {exclude!r}"
         )
+    timeout = options.get("concurrent_lock_timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+    ):
+        raise ValueError(f"invalid concurrent_lock_timeout: expected seconds >= 0, got {timeout!r}")
+    folder = options.get("cache_folder_path")
+    if folder is not None and not isinstance(folder, (str, os.PathLike)):
+        raise ValueError(f"invalid cache_folder_path: expected a path, got {folder!r}")
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+def _function_identity(fn: Callable[..., Any]) -> bytes:
+    """The function's source, else its code object's bytes and constants, plus its name."""
+    target = inspect.unwrap(fn)
+    qualname = getattr(target, "__qualname__", getattr(target, "__name__", repr(target)))
+    try:
+        body = inspect.getsource(target).encode()
+    except (OSError, TypeError):
+        code = getattr(target, "__code__", None)
+        if code is None:
+            body = repr(target).encode()
+        else:
+            body = code.co_code + repr(code.co_consts).encode() + repr(code.co_names).encode()
+    return qualname.encode() + b"\0" + body
+
+
+def _frame_digest(frame: Any) -> bytes:
+    """Content digest of a pandas DataFrame/Series/Index (geometry as WKB, with CRS)."""
+    import pandas as pd
+
+    h = hashlib.sha256()
+    h.update(type(frame).__qualname__.encode())
+    crs = getattr(frame, "crs", None) if _is_geo(frame) else None
+    if crs is not None:
+        h.update(b"crs:" + str(crs.to_wkt() if hasattr(crs, "to_wkt") else crs).encode())
+    if isinstance(frame, pd.DataFrame):
+        h.update(repr(list(frame.columns)).encode())
+        h.update(repr([str(t) for t in frame.dtypes]).encode())
+        plain = pd.DataFrame(frame).copy(deep=False)
+        for i in range(frame.shape[1]):
+            column = frame.iloc[:, i]
+            if _is_geo(column):
+                plain.isetitem(i, _wkb_series(column))
+                h.update(b"col-crs:%d:" % i + str(getattr(column, "crs", None)).encode())
+        frame = plain
+    elif isinstance(frame, pd.Series):
+        h.update(repr(frame.name).encode() + str(frame.dtype).encode())
+        if _is_geo(frame):
+            frame = _wkb_series(frame)
+    else:
+        h.update(str(getattr(frame, "dtype", "")).encode())
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=True)
+        h.update(hashed.to_numpy().tobytes())
+        if not isinstance(frame, pd.Index):
+            h.update(pd.util.hash_pandas_object(frame.index).to_numpy().tobytes())
+    except TypeError:  # unhashable cells (lists, dicts): fall back to the pickle
+        h.update(pickle.dumps(frame, protocol=5))
+    return h.digest()
+
+
+def _is_geo(obj: Any) -> bool:
+    gpd = sys.modules.get("geopandas")
+    if gpd is None:
+        return False
+    if isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        return True
+    return str(getattr(obj, "dtype", "")) == "geometry"
+
+
+def _wkb_series(series: Any) -> Any:
+    import pandas as pd
+    import shapely
+
+    values = shapely.to_wkb(series.to_numpy(), hex=True)
+    return pd.Series(values, index=series.index, name=series.name, dtype=object)
+
+
+def _hash_into(h: Any, value: Any, path: str) -> None:
+    """Feed a type-tagged content encoding of `value` into the hash `h`."""
+    if value is None or isinstance(value, (bool, int, float)):
+        h.update(f"{type(value).__name__}:{value!r};".encode())
+        return
+    if isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        h.update(b"str:%d:" % len(data) + data)
+        return
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        h.update(b"bytes:%d:" % len(data) + data)
+        return
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.ndarray):
+        h.update(f"ndarray:{value.dtype.str}:{value.shape}:".encode())
+        if value.dtype.hasobject:
+            _hash_into(h, value.tolist(), path)
+        else:
+            h.update(np.ascontiguousarray(value).tobytes())
+        return
+    if np is not None and isinstance(value, np.generic):
+        h.update(f"npscalar:{value.dtype.str}:".encode())
+        _hash_into(h, value.item(), path)
+        return
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+        h.update(b"pandas:" + _frame_digest(value))
+        return
+    shapely = sys.modules.get("shapely")
+    if shapely is not None and isinstance(value, shapely.Geometry):
+        h.update(b"geom:" + shapely.to_wkb(value))
+        return
+    if isinstance(value, (list, tuple)):
+        h.update(f"{type(value).__name__}:{len(value)}[".encode())
+        for i, item in enumerate(value):
+            _hash_into(h, item, f"{path}[{i}]")
+        h.update(b"]")
+        return
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            kh = hashlib.sha256()
+            _hash_into(kh, k, f"{path} key")
+            vh = hashlib.sha256()
+            _hash_into(vh, v, f"{path}[{k!r}]")
+            items.append(kh.digest() + vh.digest())
+        h.update(f"dict:{len(items)}{{".encode() + b"".join(sorted(items)) + b"}")
+        return
+    if isinstance(value, (set, frozenset)):
+        digests = []
+        for item in value:
+            ih = hashlib.sha256()
+            _hash_into(ih, item, f"{path} item")
+            digests.append(ih.digest())
+        h.update(f"set:{len(digests)}{{".encode() + b"".join(sorted(digests)) + b"}")
+        return
+    if isinstance(value, _SIMPLE_REPR):
+        h.update(f"{type(value).__module__}.{type(value).__qualname__}:{value!r};".encode())
+        return
+    try:
+        data = pickle.dumps(value, protocol=5)
+    except Exception as exc:
+        raise TypeError(
+            f"@fused.cache cannot hash argument {path} of type {type(value).__name__} "
+            f"({exc}); add its name to cache_key_exclude"
+        ) from None
+    h.update(b"pickle:%d:" % len(data) + data)
+
+
+def _cache_key(
+    fn: Callable[..., Any],
+    identity: bytes,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    exclude: Sequence[str],
+) -> Optional[str]:
+    """The hex key for this call, or None when the arguments do not bind (let it raise)."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError:
+        return None
+    except ValueError:  # no signature (some builtins): key on the raw call
+        h = hashlib.sha256(_KEY_VERSION + b"\0" + identity)
+        _hash_into(h, (list(args), kwargs), "arguments")
+        return h.hexdigest()
+    bound.apply_defaults()
+    h = hashlib.sha256(_KEY_VERSION + b"\0" + identity)
+    for name, value in bound.arguments.items():
+        if name in exclude:
+            continue
+        h.update(b"\0arg:" + name.encode() + b"=")
+        _hash_into(h, value, repr(name))
+    return h.hexdigest()
+
+
+# -- storage ---------------------------------------------------------------------------------
+
+
+def _default_root() -> pathlib.Path:
+    base = os.environ.get("FUSED_CACHE_DIR") or os.path.join("~", ".cache", "fused")
+    return pathlib.Path(base).expanduser() / "fused_cache"
+
+
+def _function_dir(fn: Callable[..., Any], folder: Union[str, os.PathLike[str], None]) -> str:
+    root = _default_root()
+    if folder is not None:
+        given = pathlib.Path(folder).expanduser()
+        root = given if given.is_absolute() else root / given
+    name = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "function"
+    return str(root / safe)
+
+
+def _say(verbose: bool, message: str) -> None:
+    if verbose:
+        print(f"[fused.cache] {message}", flush=True)
 
 
 def cache(
@@ -55,28 +299,102 @@ def cache(
     concurrent_lock_timeout: Optional[float] = None,
     **unknown: Any,
 ) -> Any:
-    """Decorate a function whose results may be cached; use bare or called."""
+    """Cache a function's results on disk, keyed by its source and arguments; bare or called."""
     if unknown:
         raise TypeError(f"fused.cache() got unexpected keyword argument(s): {', '.join(unknown)}")
-    _check(
-        {
-            "cache_max_age": cache_max_age,
-            "cache_storage": cache_storage,
-            "cache_key_exclude": cache_key_exclude,
-        }
-    )
+    defaults: dict[str, Any] = {
+        "cache_max_age": cache_max_age,
+        "cache_folder_path": cache_folder_path,
+        "cache_reset": cache_reset,
+        "cache_verbose": cache_verbose,
+        "cache_storage": cache_storage,
+        "cache_key_exclude": cache_key_exclude,
+        "concurrent_lock_timeout": concurrent_lock_timeout,
+    }
+    _check(defaults)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(fn):
             raise TypeError(f"@fused.cache decorates a function, got {type(fn).__name__}")
+        identity = _function_identity(fn)
+        label = getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+
+        def options(call: dict[str, Any]) -> dict[str, Any]:
+            merged = dict(defaults)
+            merged.update({k: v for k, v in call.items() if v is not None})
+            return merged
+
+        def key_for(args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]):
+            return _cache_key(fn, identity, args, kwargs, tuple(opts["cache_key_exclude"] or ()))
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if any(k in kwargs for k in CALL_SITE_OPTIONS):
-                options = {k: kwargs.pop(k) for k in CALL_SITE_OPTIONS if k in kwargs}
-                _check(options)
-            return fn(*args, **kwargs)
+            call = {k: kwargs.pop(k) for k in CALL_SITE_OPTIONS if k in kwargs}
+            if call:
+                _check(call)
+            opts = options(call)
+            max_age = parse_cache_max_age(opts["cache_max_age"])
+            if max_age is None:
+                max_age = DEFAULT_MAX_AGE_S
+            verbose = bool(opts["cache_verbose"])
+            if max_age == 0:
+                _say(verbose, f"bypass {label} (cache_max_age=0)")
+                return fn(*args, **kwargs)
+            key = key_for(args, kwargs, opts)
+            if key is None:  # arguments do not fit the signature: the call raises as usual
+                return fn(*args, **kwargs)
+            folder = _function_dir(fn, opts["cache_folder_path"])
+            reset = bool(opts["cache_reset"])
 
+            def lookup() -> tuple[bool, Any]:
+                data = _native.cache_get(folder, key, float(max_age))
+                if data is None:
+                    return False, None
+                try:
+                    return True, pickle.loads(data)
+                except Exception:  # stale class or module: recompute
+                    _native.cache_remove(folder, key)
+                    return False, None
+
+            if not reset:
+                hit, value = lookup()
+                if hit:
+                    _say(verbose, f"hit {label} {key[:16]}")
+                    return value
+            timeout = opts["concurrent_lock_timeout"]
+            timeout = DEFAULT_LOCK_TIMEOUT_S if timeout is None else float(timeout)
+            with _native.cache_lock(folder, key, timeout) as acquired:
+                if not acquired:
+                    _say(verbose, f"lock wait for {label} timed out after {timeout:g} s")
+                if not reset:  # another process may have computed it while we waited
+                    hit, value = lookup()
+                    if hit:
+                        _say(verbose, f"hit {label} {key[:16]} (after waiting)")
+                        return value
+                _say(verbose, f"{'reset' if reset else 'miss'} {label} {key[:16]}")
+                result = fn(*args, **kwargs)
+                try:
+                    data = pickle.dumps(result, protocol=5)
+                except Exception as exc:
+                    raise TypeError(
+                        f"@fused.cache: the result of {label} cannot be pickled "
+                        f"({type(exc).__name__}: {exc}); return a picklable value or remove "
+                        "@fused.cache"
+                    ) from exc
+                _native.cache_put(folder, key, data)
+            return result
+
+        def cache_key(*args: Any, **kwargs: Any) -> Optional[str]:
+            """The key this call would use (call-site options honoured)."""
+            call = {k: kwargs.pop(k) for k in CALL_SITE_OPTIONS if k in kwargs}
+            return key_for(args, kwargs, options(call))
+
+        def cache_dir(cache_folder_path: Optional[str] = None) -> str:
+            """The folder holding this function's entries."""
+            return _function_dir(fn, cache_folder_path or defaults["cache_folder_path"])
+
+        wrapper.cache_key = cache_key  # type: ignore[attr-defined]
+        wrapper.cache_dir = cache_dir  # type: ignore[attr-defined]
         return wrapper
 
     if func is not None:

@@ -7,9 +7,11 @@
 //! * [`tiles`]: Web Mercator tile math, mercantile-compatible.
 //! * [`params`]: parameter type specs and the string -> value conversion rules.
 //! * [`package`]: the UDF package model (meta.json, folder, zip), read and written.
+//! * [`cache`]: the on-disk store behind `@fused.cache` (atomic entries, lock files).
 //! * [`duration`]: `cache_max_age` strings such as `"30m"`.
 //! * [`github`]: UDF packages fetched from GitHub and gists, with an on-disk cache.
 
+pub mod cache;
 pub mod duration;
 pub mod encode;
 pub mod error;

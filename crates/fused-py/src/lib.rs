@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+mod cache;
 mod encode;
 mod error;
 mod github;
@@ -25,6 +26,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(parse_max_age, m)?)?;
     error::register(m)?;
+    cache::register(m)?;
     tiles::register(m)?;
     params::register(m)?;
     package::register(m)?;
