@@ -19,9 +19,7 @@ pub struct CacheLock {
     path: PathBuf,
 }
 
-// `File::try_lock`/`unlock` are stable since Rust 1.89, above the workspace MSRV (1.85):
-// building this module needs 1.89 or later.
-#[allow(clippy::incompatible_msrv)]
+// `File::try_lock`/`unlock` are stable since Rust 1.89 (the workspace's rust-version).
 impl CacheLock {
     /// Open (creating) `path` and lock it exclusively, waiting up to `timeout`.
     /// `Ok(None)` when it stayed locked by another holder for that long.
@@ -66,7 +64,6 @@ impl CacheLock {
     }
 }
 
-#[allow(clippy::incompatible_msrv)]
 impl Drop for CacheLock {
     fn drop(&mut self) {
         let _ = self.file.unlock();
