@@ -191,13 +191,17 @@ class Prepared:
                 self.required.append(p.name)
         self.param_names = list(self.parameters)
 
-    def _exec_module(self) -> tuple[dict[str, Any], list[Callable[..., Any]]]:
-        namespace: dict[str, Any] = {
+    def _fresh_namespace(self) -> dict[str, Any]:
+        """A new module namespace for the UDF code, with `fused` injected."""
+        return {
             "__name__": self.module_name,
             "__file__": self.filename,
             "__builtins__": builtins,
             "fused": sys.modules["fused"],
         }
+
+    def _exec_module(self) -> tuple[dict[str, Any], list[Callable[..., Any]]]:
+        namespace = self._fresh_namespace()
         frames = _load_state.frames
         frames.append([])
         try:
@@ -237,12 +241,7 @@ class Prepared:
 
     def call(self, kwargs: dict[str, Any]) -> Any:
         """Run the module in a fresh namespace and call the entrypoint with `kwargs`."""
-        namespace: dict[str, Any] = {
-            "__name__": self.module_name,
-            "__file__": self.filename,
-            "__builtins__": builtins,
-            "fused": sys.modules["fused"],
-        }
+        namespace = self._fresh_namespace()
         installed = _HeadersInstalled(self.headers) if self.headers else None
         out, err = sys.stdout, sys.stderr
         tee_out, tee_err = _Tee(out), _Tee(err)

@@ -76,6 +76,23 @@ def run(
     return prepared.call(kwargs)
 
 
+def _with_positional(
+    udf: Udf, names: list[str], args: tuple[Any, ...], params: dict[str, Any]
+) -> dict[str, Any]:
+    """`params` plus the positional `args`, named by the UDF's parameter order."""
+    if len(args) > len(names):
+        raise TypeError(
+            f"UDF {udf.name!r} takes {len(names)} parameter(s) but {len(args)} were given"
+        )
+    given: dict[str, Any] = {}
+    for name, value in zip(names, args):
+        if name in params:
+            raise TypeError(f"UDF {udf.name!r} got parameter {name!r} twice")
+        given[name] = value
+    given.update(params)
+    return given
+
+
 def _bind(
     udf: Udf,
     prepared: Any,
@@ -87,16 +104,7 @@ def _bind(
     then default_parameters; every external value converted by its parameter's spec."""
     parameters = prepared.parameters
     names = prepared.param_names
-    if len(args) > len(names):
-        raise TypeError(
-            f"UDF {udf.name!r} takes {len(names)} parameter(s) but {len(args)} were given"
-        )
-    given: dict[str, Any] = {}
-    for name, value in zip(names, args):
-        if name in params:
-            raise TypeError(f"UDF {udf.name!r} got parameter {name!r} twice")
-        given[name] = value
-    given.update(params)
+    given = _with_positional(udf, names, args, params)
     if not prepared.var_keyword:
         unknown = [k for k in given if k not in parameters]
         if unknown:
@@ -140,10 +148,7 @@ def _run_remote(
     parameter's value (4 numbers for a bounds-like annotation, else WKT)."""
     from fused._remote import run_remote
 
-    for name, value in zip(prepared.param_names, args):
-        if name in params:
-            raise TypeError(f"UDF {udf.name!r} got parameter {name!r} twice")
-        params[name] = value
+    params = _with_positional(udf, prepared.param_names, args, params)
     tile = extract_tile(prepared, x, y, z, params)
     xyz = None
     if tile is not None:
