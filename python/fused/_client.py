@@ -82,6 +82,7 @@ def save_credentials(data: dict[str, Any]) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2)
         os.replace(tmp, path)
+        _credentials_seen.clear()
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -161,9 +162,23 @@ def server(required: bool = True) -> Optional[tuple[str, str]]:
     return None
 
 
+_credentials_seen: dict[str, tuple[float, bool]] = {}  # FUSED_HOME -> (checked at, exists)
+
+
 def has_server() -> bool:
-    if options.server_url:
+    """Whether a server is configured. Called by every `fused.run` without an engine, so the
+    credentials file's existence is checked at most once a second (a login in this process
+    resets it)."""
+    if os.environ.get("FUSED_SERVER_URL"):
         return True
+    home = os.environ.get("FUSED_HOME", "")
+    now = time.monotonic()
+    seen = _credentials_seen.get(home)
+    if seen is None or now - seen[0] > 1.0:
+        seen = (now, credentials_path().exists())
+        _credentials_seen[home] = seen
+    if not seen[1]:
+        return False
     try:
         return _read_credentials() is not None
     except ValueError:
