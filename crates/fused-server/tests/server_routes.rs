@@ -64,6 +64,7 @@ impl Executor for Fake {
         PoolStats {
             configured: 2,
             alive: 1,
+            ..PoolStats::default()
         }
     }
 }

@@ -61,11 +61,19 @@ impl ExecError {
     }
 }
 
-/// Counts for `/health`.
+/// Counts for `/health` and `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PoolStats {
+    /// Worker processes the pool keeps.
     pub configured: usize,
+    /// Workers started and ready (idle or busy).
     pub alive: usize,
+    /// Workers running a task now.
+    pub busy: usize,
+    /// Tasks waiting for a worker.
+    pub queued: usize,
+    /// Workers replaced since start (crash, timeout, memory limit, cancellation, recycling).
+    pub restarts: u64,
 }
 
 /// A boxed future returned by [`Executor::run`].

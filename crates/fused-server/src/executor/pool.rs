@@ -149,6 +149,7 @@ impl Executor for LocalPool {
         PoolStats {
             configured: self.shared.cfg.workers.max(1),
             alive: self.shared.alive.load(Ordering::SeqCst),
+            ..PoolStats::default()
         }
     }
 }
