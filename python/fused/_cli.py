@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Optional, Sequence
 
@@ -16,32 +15,12 @@ def _default_data_dir() -> str:
     return str(options.home / "server")
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {n}")
-    return n
-
-
-def _port(value: str) -> int:
-    n = _positive(value)
-    if n > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port 1..65535, got {n}")
-    return n
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fused", description="fused-rs command line")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the fused-rs HTTP server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_port, default=8000)
-    serve.add_argument("--data-dir", default=None, help="default: $FUSED_HOME/server")
-    serve.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
+    # `fused serve` options are parsed by the server itself (see `fused serve --help`).
+    sub.add_parser("serve", help="run the fused-rs HTTP server", add_help=False)
 
     admin = sub.add_parser("admin", help="administration")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -55,20 +34,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _serve(args: list[str]) -> int:
+    """`fused serve [OPTIONS]`: the options go to the server's own parser."""
+    from fused import _native
+
+    try:
+        _native.serve(args, python=sys.executable, data_dir=_default_data_dir())
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"fused serve: {exc}", file=sys.stderr)
+        return 1 if not isinstance(exc, ValueError) else 2
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return _serve(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        if args.command == "serve":
-            from fused import _native
-
-            _native.serve(
-                host=args.host,
-                port=args.port,
-                data_dir=args.data_dir or _default_data_dir(),
-                workers=args.workers,
-                python=sys.executable,
-            )
-        elif args.command == "admin":
+        if args.command == "admin":
             from fused import _native
 
             data_dir = args.data_dir or _default_data_dir()

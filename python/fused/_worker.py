@@ -21,7 +21,9 @@ geometry -> a one-row GeoDataFrame; a Series -> a one-column DataFrame.
 The protocol stdout is a private duplicate of fd 1; fd 1 itself is pointed at stderr, so
 nothing the UDF (or a C library) prints can corrupt the protocol. Per-task `sys.stdout` and
 `sys.stderr` are captured and returned. Nothing is pickled. The worker exits on EOF, ignores
-SIGINT (the server stops it), and exits if its parent dies.
+SIGINT (the server stops it), and exits if its parent dies. SIGUSR1 interrupts the running
+UDF (the server sends it when the request's client went away); between tasks it is ignored.
+`sys.exit()` in a UDF is reported as error kind `exit` (the worker stays up).
 """
 
 from __future__ import annotations
@@ -249,10 +251,23 @@ def canonical(value: Any) -> tuple[dict[str, Any], Any]:
 # tasks
 
 
+class _Cancelled(BaseException):
+    """Raised into the running UDF when the server asks to stop it (SIGUSR1: the client went
+    away). A BaseException, so the UDF's own `except Exception` does not swallow it."""
+
+
 class Worker:
     def __init__(self, proto: _Protocol) -> None:
         self.proto = proto
         self.udfs: OrderedDict[str, Any] = OrderedDict()
+        # True while a task's UDF (or its result conversion) runs: only then does a cancel
+        # signal interrupt anything; between tasks it is ignored.
+        self.running = False
+
+    def on_cancel(self, signum: int, frame: Any) -> None:
+        if self.running:
+            self.running = False
+            raise _Cancelled("the request was cancelled by its client")
 
     def _udf(self, pkg: dict[str, Any]) -> Any:
         from fused._load import udf_from_package
@@ -277,11 +292,14 @@ class Worker:
         payload: Any = None
         try:
             header["error"] = None
+            self.running = True
             value = self._call(req)
             fields, payload = canonical(value)
+            self.running = False
             header.update(fields)
             header["ok"] = True
         except BaseException as exc:  # noqa: BLE001 - every failure is reported
+            self.running = False
             header["error"] = _describe(exc, getattr(exc, "_fused_stage", "result"))
             payload = None
         finally:
@@ -351,10 +369,18 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
             "value": _str_or_none(getattr(exc, "value", None)),
             "traceback": "",
         }
+    if isinstance(exc, _Cancelled):
+        return {"kind": "cancelled", "exception_class": "Cancelled", "errormsg": str(exc)}
     if isinstance(exc, SystemExit):
-        msg = f"the UDF called sys.exit({exc.code!r})"
-    else:
-        msg = str(exc)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return {
+            "kind": "exit",
+            "exception_class": "SystemExit",
+            "errormsg": f"the UDF called sys.exit({exc.code!r}) (exit code {code})",
+            "lineno": None,
+            "traceback": "",
+        }
+    msg = str(exc)
     return {
         "kind": stage,
         "exception_class": type(exc).__name__,
@@ -388,11 +414,22 @@ def main() -> int:
     hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]}
     proto.write(json.dumps(hello).encode())
     worker = Worker(proto)
+    try:
+        signal.signal(signal.SIGUSR1, worker.on_cancel)
+    except (ValueError, OSError, AttributeError):
+        pass
     while True:
         frame = proto.read()
         if frame is None:
             return 0
-        worker.run(json.loads(frame))
+        req = json.loads(frame)
+        try:
+            worker.run(req)
+        except _Cancelled as exc:
+            # The signal landed in the one-instruction gap before `running` was cleared.
+            header = {"task_id": str(req["task_id"]), "ok": False, "stdout": "", "stderr": ""}
+            header["error"] = _describe(exc, "call")
+            worker._answer(header, None, req)
 
 
 if __name__ == "__main__":

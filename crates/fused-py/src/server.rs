@@ -2,34 +2,46 @@
 
 use std::path::PathBuf;
 
-use fused_server::config::ServerConfig;
+use fused_server::config::{parse_args, Command, HELP};
 use fused_server::routes::registry::Registry;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-/// Serve until Ctrl-C or SIGTERM (the GIL is released meanwhile).
+/// `fused serve [OPTIONS]`: parse the options with the server's own parser (the same flags
+/// as `fused-server`), then serve until Ctrl-C or SIGTERM (the GIL is released meanwhile).
+/// `python` and `data_dir` are the defaults when the options do not name them. `--help`
+/// prints the help; a bad option raises ValueError naming it.
 #[pyfunction]
-#[pyo3(signature = (*, host, port, data_dir, workers, python))]
-fn serve(
-    py: Python<'_>,
-    host: String,
-    port: u16,
-    data_dir: PathBuf,
-    workers: usize,
-    python: String,
-) -> PyResult<()> {
-    if workers == 0 {
-        return Err(PyValueError::new_err(
-            "invalid workers: expected at least 1, got 0",
-        ));
-    }
-    let config = ServerConfig {
-        host,
-        port,
-        data_dir,
-        workers,
+#[pyo3(signature = (args, *, python, data_dir))]
+fn serve(py: Python<'_>, args: Vec<String>, python: String, data_dir: PathBuf) -> PyResult<()> {
+    let mut argv = vec![
+        "serve".to_string(),
+        "--python".to_string(),
         python,
-        cache_memory_mb: ServerConfig::from_env().cache_memory_mb,
+        "--data-dir".to_string(),
+        data_dir.display().to_string(),
+    ];
+    argv.extend(args);
+    let config = match parse_args(argv) {
+        Ok(Command::Serve(config)) => config,
+        Ok(Command::Help) => {
+            println!("{}", HELP.replace("fused-server [serve]", "fused serve"));
+            return Ok(());
+        }
+        Ok(Command::Version) => {
+            println!("fused serve {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Ok(Command::CreateUser { .. }) => {
+            return Err(PyValueError::new_err("use `fused admin create-user EMAIL`"));
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let msg = msg.split("\n(see").next().unwrap_or(&msg).to_string();
+            return Err(PyValueError::new_err(format!(
+                "{msg} (see fused serve --help)"
+            )));
+        }
     };
     py.detach(|| {
         fused_server::app::init_logging();

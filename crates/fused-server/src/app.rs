@@ -2,7 +2,7 @@
 //! serve until Ctrl-C / SIGTERM, stop the workers. Shared by the `fused-server` binary and
 //! `fused serve` (through `fused._native`).
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +12,8 @@ use crate::executor::{Executor, LocalPool, PoolConfig};
 use crate::routes::registry::Registry;
 use crate::routes::{auth, router, AppState};
 
-/// How long in-flight tasks get at shutdown before their workers are killed.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long idle workers get to exit at shutdown (the requests were drained before).
+const POOL_STOP_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -66,16 +66,23 @@ pub async fn serve_until(
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     let mut pool_cfg = PoolConfig::new(&config.python, config.workers, data_dir.join("tmp"));
     pool_cfg.env.push(("FUSED_WORKER".into(), "1".into()));
+    pool_cfg.timeout = config.timeout;
+    pool_cfg.memory_limit = (config.worker_memory_mb > 0).then(|| config.worker_memory_mb << 20);
+    pool_cfg.max_tasks = config.worker_max_tasks;
+    pool_cfg.queue_size = config.queue_size;
+    pool_cfg.spares = config.spare_workers;
     let pool = Arc::new(
         LocalPool::start(pool_cfg).map_err(|source| ServeError::DataDir {
             path: data_dir.join("tmp").display().to_string(),
             source,
         })?,
     );
-    let state = AppState::new(pool.clone() as Arc<dyn Executor>, Arc::new(registry)).with_cache(
-        (config.cache_memory_mb as usize).saturating_mul(1024 * 1024),
-        Some(data_dir.join("cache")),
-    );
+    let state = AppState::new(pool.clone() as Arc<dyn Executor>, Arc::new(registry))
+        .with_cache(
+            (config.cache_memory_mb as usize).saturating_mul(1024 * 1024),
+            Some(data_dir.join("cache")),
+        )
+        .with_limits(config.timeout, config.max_timeout);
     let app = router(state, auth::AuthConfig::default());
     tracing::info!(
         "fused-server {} listening on http://{local} ({} workers, python {}, data {})",
@@ -85,11 +92,38 @@ pub async fn serve_until(
         data_dir.display()
     );
     on_ready(local);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    tracing::info!("shutting down: stopping workers");
-    pool.shutdown(SHUTDOWN_GRACE).await;
+    // On the signal: stop accepting, let the requests in flight finish (and the tasks queued
+    // for them run) for up to the grace period, then drop what is left and stop the workers.
+    let (signalled_tx, mut signalled) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled_tx.send(true);
+        })
+        .into_future();
+    let grace = config.shutdown_grace;
+    let drain_limit = async move {
+        let _ = signalled.wait_for(|s| *s).await;
+        tracing::info!(
+            "shutting down: draining requests in flight (up to {} s)",
+            grace.as_secs_f64()
+        );
+        tokio::time::sleep(grace).await;
+    };
+    let served = tokio::select! {
+        r = server => r,
+        _ = drain_limit => {
+            let stats = pool.stats();
+            tracing::warn!(
+                busy = stats.busy,
+                queued = stats.queued,
+                "shutdown grace period over: dropping the requests still in flight"
+            );
+            Ok(())
+        }
+    };
+    tracing::info!("stopping workers");
+    pool.shutdown(POOL_STOP_GRACE).await;
     served.map_err(ServeError::Serve)
 }
 

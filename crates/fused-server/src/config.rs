@@ -3,12 +3,16 @@
 //! ```text
 //! fused-server [serve] [--host 127.0.0.1] [--port 8000] [--data-dir ~/.fused/server]
 //!                      [--workers N] [--python PATH] [--cache-memory-mb N]
+//!                      [--timeout S] [--max-timeout S] [--worker-memory-mb N]
+//!                      [--worker-max-tasks N] [--queue-size N] [--spare-workers N]
+//!                      [--shutdown-grace S]
 //! fused-server admin create-user EMAIL [--data-dir DIR]
 //! fused-server --help | --version
 //! ```
 //! Flags take `--flag value` or `--flag=value`. Errors name the flag.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +26,20 @@ pub struct ServerConfig {
     pub python: String,
     /// Memory tier of the run result cache in MiB (0: off; the disk tier stays).
     pub cache_memory_mb: u64,
+    /// Per-task time limit when the request does not ask for one (`x-fused-timeout`).
+    pub timeout: Duration,
+    /// The most a request may ask for with `x-fused-timeout`.
+    pub max_timeout: Duration,
+    /// Resident memory limit of one worker in MiB (0: no limit).
+    pub worker_memory_mb: u64,
+    /// A worker is replaced after this many tasks (0: never).
+    pub worker_max_tasks: u64,
+    /// Tasks that may wait for a worker; more are answered 503.
+    pub queue_size: usize,
+    /// Started, idle workers kept ready to replace one that dies.
+    pub spare_workers: usize,
+    /// How long SIGTERM / Ctrl-C waits for in-flight requests.
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -41,13 +59,39 @@ impl ServerConfig {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "python3".into()),
             cache_memory_mb: 256,
+            timeout: Duration::from_secs(120),
+            max_timeout: Duration::from_secs(3600),
+            worker_memory_mb: 0,
+            worker_max_tasks: 1000,
+            queue_size: 1024,
+            spare_workers: 1,
+            shutdown_grace: Duration::from_secs(30),
         }
+        .with_default_memory_limit()
+    }
+
+    /// The default worker memory limit: 80% of this machine's memory shared by the workers
+    /// and the spares, at least 512 MiB (no limit where the total is unknown).
+    fn with_default_memory_limit(mut self) -> Self {
+        if let Some(total) = total_memory_mb() {
+            let share = total * 8 / 10 / (self.workers + self.spare_workers).max(1) as u64;
+            self.worker_memory_mb = share.max(512);
+        }
+        self
     }
 
     /// `<data_dir>/tmp`: payload files between workers and server.
     pub fn tmp_dir(&self) -> PathBuf {
         self.data_dir.join("tmp")
     }
+}
+
+/// Physical memory in MiB (`/proc/meminfo`), where known.
+fn total_memory_mb() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }
 
 /// `~/.fused/server` (`$HOME` unset: `./.fused/server`).
@@ -104,6 +148,20 @@ Options:
                      (default: $FUSED_PYTHON, else python3)
   --cache-memory-mb N  memory tier of the run result cache in MiB, 0 turns it off
                      (default 256; the disk tier under DIR/cache stays on)
+  --timeout S        time limit of one UDF call, counted from when it starts on a
+                     worker; requests may ask for another with the x-fused-timeout
+                     header (default 120)
+  --max-timeout S    the most x-fused-timeout may ask for (default 3600)
+  --worker-memory-mb N  resident memory limit of one worker; a task over it is killed
+                     (502 out_of_memory), 0 for none (default: 80% of the machine's
+                     memory divided among the workers and spares)
+  --worker-max-tasks N  replace a worker after N tasks, 0 for never (default 1000)
+  --queue-size N     tasks that may wait for a worker; more get 503 with Retry-After
+                     (default 1024)
+  --spare-workers N  started, idle workers kept ready to replace one that dies
+                     (default 1)
+  --shutdown-grace S  how long SIGTERM / Ctrl-C waits for requests in flight before
+                     the workers are killed (default 30)
   -h, --help         show this help
   -V, --version      show the version
 
@@ -124,6 +182,7 @@ where
         _ => {}
     }
     let mut cfg = ServerConfig::from_env();
+    let mut memory_set = false;
     let mut flags = Flags::new(rest);
     while let Some(flag) = flags.next_flag()? {
         match flag.as_str() {
@@ -174,8 +233,41 @@ where
                             ))
                         })?;
             }
+            "--timeout" => cfg.timeout = seconds(&flag, &flags.value(&flag)?)?,
+            "--max-timeout" => cfg.max_timeout = seconds(&flag, &flags.value(&flag)?)?,
+            "--shutdown-grace" => {
+                let v = flags.value(&flag)?;
+                cfg.shutdown_grace = if v.trim() == "0" {
+                    Duration::ZERO
+                } else {
+                    seconds(&flag, &v)?
+                };
+            }
+            "--worker-memory-mb" => {
+                cfg.worker_memory_mb = integer(&flag, &flags.value(&flag)?, 0, 1 << 24)?;
+                memory_set = true;
+            }
+            "--worker-max-tasks" => {
+                cfg.worker_max_tasks = integer(&flag, &flags.value(&flag)?, 0, u64::MAX >> 1)?;
+            }
+            "--queue-size" => {
+                cfg.queue_size = integer(&flag, &flags.value(&flag)?, 1, 1 << 20)? as usize;
+            }
+            "--spare-workers" => {
+                cfg.spare_workers = integer(&flag, &flags.value(&flag)?, 0, 64)? as usize;
+            }
             other => return Err(unknown(other)),
         }
+    }
+    if cfg.max_timeout < cfg.timeout {
+        return Err(ConfigError(format!(
+            "--max-timeout: expected at least --timeout ({} s), got {} s",
+            cfg.timeout.as_secs_f64(),
+            cfg.max_timeout.as_secs_f64()
+        )));
+    }
+    if !memory_set {
+        cfg = cfg.with_default_memory_limit();
     }
     Ok(Command::Serve(cfg))
 }
@@ -234,6 +326,33 @@ fn valid_email(s: &str) -> bool {
         && !s
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+}
+
+/// A positive number of seconds (`30`, `2.5`).
+fn seconds(flag: &str, v: &str) -> Result<Duration, ConfigError> {
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86400.0 * 365.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "{flag}: expected a positive number of seconds, got {v:?}"
+            ))
+        })
+}
+
+/// An integer in `min..=max`.
+fn integer(flag: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "{flag}: expected an integer {min}-{max}, got {v:?}"
+            ))
+        })
 }
 
 fn data_dir(v: &str) -> Result<PathBuf, ConfigError> {

@@ -25,6 +25,8 @@ pub struct Task {
     pub parameters: serde_json::Map<String, serde_json::Value>,
     /// Tile mode when set.
     pub tile: Option<TileXyz>,
+    /// Time limit counted from when a worker starts the task (`None`: the pool's default).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// What a finished task produced: a canonical result or the UDF's error, and its output.
@@ -42,6 +44,22 @@ pub enum ExecError {
     /// The worker died while running the task (exit code or signal in the message).
     #[error("worker crashed while running the task: {0}")]
     WorkerCrash(String),
+    /// The worker went over its resident memory limit and was killed.
+    #[error("the UDF ran out of memory: {0}")]
+    OutOfMemory(String),
+    /// The task ran longer than its time limit; the worker was killed.
+    #[error("{0}")]
+    Timeout(String),
+    /// Too many tasks are waiting; try again after `retry_after` seconds.
+    #[error("the server is busy: {queued} tasks are waiting for a worker (queue size {limit}); retry after {retry_after} s")]
+    QueueFull {
+        queued: usize,
+        limit: usize,
+        retry_after: u64,
+    },
+    /// The caller went away and the task was stopped (nobody receives this).
+    #[error("the request was cancelled by its client")]
+    Cancelled,
     /// The worker answered something that breaks the protocol.
     #[error("worker protocol error: {0}")]
     Protocol(String),
@@ -55,6 +73,10 @@ impl ExecError {
     pub fn error_type(&self) -> &'static str {
         match self {
             ExecError::WorkerCrash(_) => "worker_crash",
+            ExecError::OutOfMemory(_) => "out_of_memory",
+            ExecError::Timeout(_) => "timeout",
+            ExecError::QueueFull { .. } => "queue_full",
+            ExecError::Cancelled => "cancelled",
             ExecError::Protocol(_) => "worker_protocol",
             ExecError::Unavailable(_) => "executor_unavailable",
         }
@@ -74,6 +96,8 @@ pub struct PoolStats {
     pub queued: usize,
     /// Workers replaced since start (crash, timeout, memory limit, cancellation, recycling).
     pub restarts: u64,
+    /// Started, idle spare workers ready to replace one.
+    pub spares: usize,
 }
 
 /// A boxed future returned by [`Executor::run`].

@@ -135,7 +135,8 @@ pub enum Payload {
 pub struct WorkerError {
     /// `runtime` (the UDF raised: `UdfRuntimeError`), `parameter` (`UdfParameterError`),
     /// `call` (the call could not be made: missing parameter, no tile parameter, ...),
-    /// `result` (the return value has no canonical form).
+    /// `result` (the return value has no canonical form), `exit` (the UDF called
+    /// `sys.exit`), `cancelled` (interrupted because the client went away).
     pub kind: String,
     #[serde(default)]
     pub exception_class: String,

@@ -146,6 +146,11 @@ impl WorkerProcess {
         }
     }
 
+    /// True while the process has not exited.
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Close its stdin (the worker exits on EOF), wait up to `grace`, then kill it.
     pub async fn shutdown(mut self, grace: Duration) {
         self.stdin.take();
@@ -165,7 +170,11 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
         use std::os::unix::process::ExitStatusExt;
         if let Some(sig) = status.signal() {
             let name = match sig {
+                2 => " (SIGINT)",
+                4 => " (SIGILL)",
                 6 => " (SIGABRT)",
+                7 => " (SIGBUS)",
+                8 => " (SIGFPE)",
                 9 => " (SIGKILL)",
                 11 => " (SIGSEGV)",
                 15 => " (SIGTERM)",
@@ -243,4 +252,48 @@ fn canonical(h: &ResponseHeader, payload: Option<Vec<u8>>) -> Result<CanonicalRe
         }),
         other => Err(bad(format!("unknown result kind {other:?}"))),
     }
+}
+
+/// Send `sig` to a worker. The worker is our unreaped child while we hold its `Child`, so the
+/// pid cannot have been reused.
+#[cfg(unix)]
+pub(crate) fn send_signal(pid: u32, sig: i32) {
+    if pid > 0 {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid as libc::pid_t, sig);
+        }
+    }
+}
+
+#[cfg(unix)]
+pub(crate) const SIGKILL: i32 = libc::SIGKILL;
+/// The worker turns it into an interruption of the running UDF (see `fused._worker`).
+#[cfg(unix)]
+pub(crate) const SIGCANCEL: i32 = libc::SIGUSR1;
+
+#[cfg(not(unix))]
+pub(crate) fn send_signal(_pid: u32, _sig: i32) {}
+#[cfg(not(unix))]
+pub(crate) const SIGKILL: i32 = 9;
+#[cfg(not(unix))]
+pub(crate) const SIGCANCEL: i32 = 10;
+
+/// Resident memory of a process in bytes (Linux `/proc/<pid>/statm`); `None` elsewhere.
+pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+fn page_size() -> u64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if n > 0 {
+            return n as u64;
+        }
+    }
+    4096
 }

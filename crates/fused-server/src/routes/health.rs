@@ -11,7 +11,14 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "workers": {"configured": stats.configured, "alive": stats.alive},
+        "workers": {
+            "configured": stats.configured,
+            "alive": stats.alive,
+            "busy": stats.busy,
+            "queued": stats.queued,
+            "restarts": stats.restarts,
+            "spares": stats.spares,
+        },
         "cache": state.cache_stats(),
     }))
 }

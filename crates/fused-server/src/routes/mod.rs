@@ -15,6 +15,7 @@ mod shipped;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
@@ -37,6 +38,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// The run result cache (off unless [`AppState::with_cache`]).
     pub(crate) cache: Arc<run::ResultCache>,
+    /// Time limits of UDF calls.
+    pub limits: run::RunLimits,
     requests: Arc<AtomicU64>,
     started: u64,
 }
@@ -51,6 +54,7 @@ impl AppState {
             executor,
             registry,
             cache: Arc::new(run::ResultCache::disabled()),
+            limits: run::RunLimits::default(),
             requests: Arc::new(AtomicU64::new(0)),
             started,
         }
@@ -60,6 +64,15 @@ impl AppState {
     /// in `disk_dir` (`None`: none).
     pub fn with_cache(mut self, memory_bytes: usize, disk_dir: Option<std::path::PathBuf>) -> Self {
         self.cache = Arc::new(run::ResultCache::new(memory_bytes, disk_dir));
+        self
+    }
+
+    /// Set the default and maximum time limits of UDF calls.
+    pub fn with_limits(mut self, default_timeout: Duration, max_timeout: Duration) -> Self {
+        self.limits = run::RunLimits {
+            default_timeout,
+            max_timeout: max_timeout.max(default_timeout),
+        };
         self
     }
 

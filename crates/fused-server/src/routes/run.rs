@@ -23,6 +23,56 @@ use crate::executor::{ExecError, Task, TaskOutput, TileXyz, WorkerError};
 /// Response header saying whether the result came from the cache.
 pub const CACHED_HEADER: &str = "x-fused-cached";
 
+/// Request header asking for another time limit (seconds), capped at `--max-timeout`.
+pub const TIMEOUT_HEADER: &str = "x-fused-timeout";
+
+/// The request headers the pipeline reads (raw; validated here).
+#[derive(Debug, Clone, Default)]
+pub struct RunHeaders {
+    pub if_none_match: Option<String>,
+    /// `x-fused-timeout`.
+    pub timeout: Option<String>,
+}
+
+/// The server's time limits for UDF calls.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// When the request does not ask (`--timeout`).
+    pub default_timeout: std::time::Duration,
+    /// The most a request may ask for (`--max-timeout`).
+    pub max_timeout: std::time::Duration,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits {
+            default_timeout: std::time::Duration::from_secs(120),
+            max_timeout: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The time limit a request asks for: a positive number of seconds, capped at the maximum.
+fn requested_timeout(raw: Option<&str>, limits: RunLimits) -> Result<std::time::Duration, String> {
+    let Some(raw) = raw else {
+        return Ok(limits.default_timeout);
+    };
+    let secs = raw
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .ok_or_else(|| {
+            format!(
+                "invalid {TIMEOUT_HEADER} header: expected a positive number of seconds \
+                 (e.g. 30 or 2.5), got {raw:?}"
+            )
+        })?;
+    Ok(std::time::Duration::from_secs_f64(
+        secs.min(limits.max_timeout.as_secs_f64()),
+    ))
+}
+
 /// The cache of the run pipeline; its single flight shares [`Shared`] outcomes.
 pub type ResultCache = RunCache<Shared>;
 
@@ -59,8 +109,8 @@ pub struct RunSpec {
     /// The cache namespace (a saved UDF's identity, so invalidation finds its entries);
     /// `None`: the code's hash.
     pub cache_namespace: Option<String>,
-    /// The request's `If-None-Match`.
-    pub if_none_match: Option<String>,
+    /// `If-None-Match` and `x-fused-timeout`.
+    pub headers: RunHeaders,
 }
 
 /// Run it and build the response (every outcome carries the metadata header).
@@ -71,6 +121,10 @@ pub async fn run(state: &AppState, spec: RunSpec) -> RunResponse {
 
 async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
     let rid = spec.request_id.clone();
+    let timeout = match requested_timeout(spec.headers.timeout.as_deref(), state.limits) {
+        Ok(t) => t,
+        Err(msg) => return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg),
+    };
     let validated = match params::validate(spec.schema.as_ref(), spec.parameters) {
         Ok(v) => v,
         Err(ParamError::Schema(msg)) => {
@@ -122,6 +176,7 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
             y: t.y,
             z: t.z,
         }),
+        timeout: Some(timeout),
     };
     let mut meta = Metadata::new(&rid);
     meta.ignored_parameters = validated.ignored;
@@ -129,7 +184,7 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
         let shared = execute(state, task).await;
         return respond(shared, &spec.output, spec.tile, meta, None);
     };
-    let conditional = Some((key.as_str(), spec.if_none_match.as_deref()));
+    let conditional = Some((key.as_str(), spec.headers.if_none_match.as_deref()));
     if let Some(e) = cache.get_memory(&ns, &key) {
         cache.count_hit();
         let shared = Shared::Done {
@@ -345,16 +400,32 @@ fn parameter_error(
     )
 }
 
-/// The executor could not produce an answer: 502 (worker crash / protocol) or 503.
+/// The executor could not produce an answer: 502 (the worker crashed, ran out of memory or
+/// broke the protocol), 504 (time limit), 503 (queue full, with `Retry-After`; shutting down).
 fn exec_error(e: ExecError, meta: Metadata) -> RunResponse {
     let status = match e {
-        ExecError::WorkerCrash(_) | ExecError::Protocol(_) => StatusCode::BAD_GATEWAY,
-        ExecError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ExecError::WorkerCrash(_) | ExecError::Protocol(_) | ExecError::OutOfMemory(_) => {
+            StatusCode::BAD_GATEWAY
+        }
+        ExecError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        ExecError::QueueFull { .. } | ExecError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // Nobody reads it: the client is gone (nginx's "client closed request").
+        ExecError::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
     };
     let msg = e.to_string();
     let mut extra = Map::new();
     extra.insert("error_type".into(), e.error_type().into());
-    RunResponse::error(status, meta.failed(e.error_type(), &msg), &msg, extra)
+    let retry_after = match e {
+        ExecError::QueueFull { retry_after, .. } => Some(retry_after),
+        _ => None,
+    };
+    let mut response = RunResponse::error(status, meta.failed(e.error_type(), &msg), &msg, extra);
+    if let Some(secs) = retry_after {
+        response
+            .headers
+            .push((header::RETRY_AFTER, HeaderValue::from(secs)));
+    }
+    response
 }
 
 /// The UDF (or its call, or its result) failed: 422 with the exception in metadata and body.

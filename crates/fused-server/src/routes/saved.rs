@@ -11,16 +11,21 @@ use super::params::split_query;
 use super::path::{parse_tile, split_extension};
 use super::registry::SavedUdf;
 use super::response::RunResponse;
-use super::run::{run, RunSpec};
+use super::run::{run, RunHeaders, RunSpec, TIMEOUT_HEADER};
 use super::AppState;
 use crate::cache::key;
 
-/// The request's `If-None-Match`, if any.
-pub(super) fn if_none_match(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(axum::http::header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+/// The request headers the run pipeline reads: `If-None-Match` and `x-fused-timeout`.
+pub(super) fn run_headers(headers: &HeaderMap) -> RunHeaders {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    RunHeaders {
+        if_none_match: get(axum::http::header::IF_NONE_MATCH.as_str()),
+        timeout: get(TIMEOUT_HEADER),
+    }
 }
 
 /// `DELETE /api/v1/udf/saved/{email}/{name}/cache[?x=&y=&z=]`: remove the cached results of
@@ -93,16 +98,7 @@ pub async fn run_file(
             Err(r) => return r.with_cors(true).into_response(),
         },
     };
-    respond(
-        &state,
-        rid,
-        saved,
-        query,
-        None,
-        ext,
-        if_none_match(&headers),
-    )
-    .await
+    respond(&state, rid, saved, query, None, ext, run_headers(&headers)).await
 }
 
 pub async fn run_tile(
@@ -135,7 +131,7 @@ pub async fn run_tile(
         query,
         Some(tile),
         ext,
-        if_none_match(&headers),
+        run_headers(&headers),
     )
     .await
 }
@@ -148,7 +144,7 @@ pub(super) async fn respond(
     query: Vec<(String, String)>,
     tile: Option<fused_core::tiles::Tile>,
     extension: Option<String>,
-    if_none_match: Option<String>,
+    headers: RunHeaders,
 ) -> Response {
     let udf = match serde_json::to_value(&saved.package) {
         Ok(v) => v,
@@ -170,7 +166,7 @@ pub(super) async fn respond(
         output,
         cors: true,
         cache_namespace: Some(key::saved_namespace(&saved.owner_email, &saved.name)),
-        if_none_match,
+        headers,
     };
     run(state, spec).await.into_response()
 }

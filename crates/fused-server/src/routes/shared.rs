@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::access::shared_udf;
 use super::path::{parse_tile, split_extension};
 use super::response::RunResponse;
-use super::saved::{if_none_match, respond};
+use super::saved::{respond, run_headers};
 use super::AppState;
 
 pub async fn run_file(
@@ -27,18 +27,7 @@ pub async fn run_file(
     }
     let ext = ext.map(str::to_ascii_lowercase);
     match shared_udf(&state, &token, &rid).await {
-        Ok(saved) => {
-            respond(
-                &state,
-                rid,
-                saved,
-                query,
-                None,
-                ext,
-                if_none_match(&headers),
-            )
-            .await
-        }
+        Ok(saved) => respond(&state, rid, saved, query, None, ext, run_headers(&headers)).await,
         Err(r) => r.with_cors(true).into_response(),
     }
 }
@@ -67,7 +56,7 @@ pub async fn run_tile(
                 query,
                 Some(tile),
                 ext,
-                if_none_match(&headers),
+                run_headers(&headers),
             )
             .await
         }

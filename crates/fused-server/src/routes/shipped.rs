@@ -20,7 +20,7 @@ use super::params::{option_text, split_query, OutputChoice};
 use super::path::parse_tile;
 use super::response::RunResponse;
 use super::run::{run, RunSpec};
-use super::saved::if_none_match;
+use super::saved::run_headers;
 use super::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -113,7 +113,7 @@ async fn handle(
         output,
         cors: false,
         cache_namespace: None,
-        if_none_match: if_none_match(&headers),
+        headers: run_headers(&headers),
     };
     run(&state, spec).await.into_response()
 }
