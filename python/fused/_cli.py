@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--data-dir", default=None, help="default: $FUSED_HOME/server")
     serve.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
+    serve.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        default=None,
+        help="log lines on stderr (default: $FUSED_LOG_FORMAT, else json)",
+    )
 
     admin = sub.add_parser("admin", help="administration")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -67,6 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 data_dir=args.data_dir or _default_data_dir(),
                 workers=args.workers,
                 python=sys.executable,
+                log_format=args.log_format,
             )
         elif args.command == "admin":
             from fused import _native

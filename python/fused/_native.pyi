@@ -107,7 +107,13 @@ def parse_github_url(url: str) -> dict[str, Optional[str]]: ...
 
 # server -------------------------------------------------------------------------------------
 def serve(
-    *, host: str, port: int, data_dir: Union[str, PathLike[str]], workers: int, python: str
+    *,
+    host: str,
+    port: int,
+    data_dir: Union[str, PathLike[str]],
+    workers: int,
+    python: str,
+    log_format: Optional[str] = None,
 ) -> None: ...
 def admin_create_user(email: str, data_dir: Union[str, PathLike[str]]) -> str: ...
 

@@ -2,14 +2,15 @@
 
 use std::path::PathBuf;
 
-use fused_server::config::ServerConfig;
+use fused_server::config::{LogFormat, ServerConfig};
 use fused_server::routes::registry::Registry;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-/// Serve until Ctrl-C or SIGTERM (the GIL is released meanwhile).
+/// Serve until Ctrl-C or SIGTERM (the GIL is released meanwhile). `log_format`: `json` or
+/// `text`; `None`: `$FUSED_LOG_FORMAT`, else `json`.
 #[pyfunction]
-#[pyo3(signature = (*, host, port, data_dir, workers, python))]
+#[pyo3(signature = (*, host, port, data_dir, workers, python, log_format=None))]
 fn serve(
     py: Python<'_>,
     host: String,
@@ -17,12 +18,18 @@ fn serve(
     data_dir: PathBuf,
     workers: usize,
     python: String,
+    log_format: Option<String>,
 ) -> PyResult<()> {
     if workers == 0 {
         return Err(PyValueError::new_err(
             "invalid workers: expected at least 1, got 0",
         ));
     }
+    let log_format = match log_format {
+        Some(v) => LogFormat::parse(&v).map_err(|e| format!("invalid log_format: {e}")),
+        None => LogFormat::from_env().map_err(|e| e.0),
+    }
+    .map_err(PyValueError::new_err)?;
     let config = ServerConfig {
         host,
         port,
@@ -30,9 +37,10 @@ fn serve(
         workers,
         python,
         cache_memory_mb: ServerConfig::from_env().cache_memory_mb,
+        log_format,
     };
     py.detach(|| {
-        fused_server::app::init_logging();
+        fused_server::app::init_logging(config.log_format);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

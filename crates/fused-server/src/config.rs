@@ -3,6 +3,7 @@
 //! ```text
 //! fused-server [serve] [--host 127.0.0.1] [--port 8000] [--data-dir ~/.fused/server]
 //!                      [--workers N] [--python PATH] [--cache-memory-mb N]
+//!                      [--log-format json|text]
 //! fused-server admin create-user EMAIL [--data-dir DIR]
 //! fused-server --help | --version
 //! ```
@@ -22,11 +23,45 @@ pub struct ServerConfig {
     pub python: String,
     /// Memory tier of the run result cache in MiB (0: off; the disk tier stays).
     pub cache_memory_mb: u64,
+    /// Log lines on stderr: JSON (default) or human-readable text.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (`timestamp`, `level`, `message`, fields, `target`).
+    #[default]
+    Json,
+    /// `<timestamp> <LEVEL> <target>: <message> key=value ...`.
+    Text,
+}
+
+impl LogFormat {
+    /// `json` or `text`; the error names what was expected.
+    pub fn parse(v: &str) -> Result<Self, String> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(LogFormat::Json),
+            "text" => Ok(LogFormat::Text),
+            _ => Err(format!("expected json or text, got {v:?}")),
+        }
+    }
+
+    /// `$FUSED_LOG_FORMAT` (unset or empty: JSON); the error names the variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var("FUSED_LOG_FORMAT") {
+            Ok(v) if !v.trim().is_empty() => {
+                Self::parse(&v).map_err(|e| ConfigError(format!("FUSED_LOG_FORMAT: {e}")))
+            }
+            _ => Ok(LogFormat::Json),
+        }
+    }
 }
 
 impl ServerConfig {
     /// The defaults: 127.0.0.1:8000, `~/.fused/server`, one worker per core,
-    /// `$FUSED_PYTHON` or `python3`.
+    /// `$FUSED_PYTHON` or `python3`, `$FUSED_LOG_FORMAT` or JSON logs (an invalid value is
+    /// an error in [`parse_args`] and JSON here).
     pub fn from_env() -> Self {
         ServerConfig {
             host: "127.0.0.1".into(),
@@ -41,6 +76,7 @@ impl ServerConfig {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "python3".into()),
             cache_memory_mb: 256,
+            log_format: LogFormat::from_env().unwrap_or_default(),
         }
     }
 
@@ -104,6 +140,8 @@ Options:
                      (default: $FUSED_PYTHON, else python3)
   --cache-memory-mb N  memory tier of the run result cache in MiB, 0 turns it off
                      (default 256; the disk tier under DIR/cache stays on)
+  --log-format FMT   json (one JSON object per line) or text, on stderr
+                     (default: $FUSED_LOG_FORMAT, else json)
   -h, --help         show this help
   -V, --version      show the version
 
@@ -124,6 +162,7 @@ where
         _ => {}
     }
     let mut cfg = ServerConfig::from_env();
+    cfg.log_format = LogFormat::from_env()?;
     let mut flags = Flags::new(rest);
     while let Some(flag) = flags.next_flag()? {
         match flag.as_str() {
@@ -173,6 +212,11 @@ where
                                 "--cache-memory-mb: expected an integer 0-1048576, got {v:?}"
                             ))
                         })?;
+            }
+            "--log-format" => {
+                let v = flags.value(&flag)?;
+                cfg.log_format =
+                    LogFormat::parse(&v).map_err(|e| ConfigError(format!("--log-format: {e}")))?;
             }
             other => return Err(unknown(other)),
         }
