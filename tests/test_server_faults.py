@@ -433,3 +433,23 @@ def test_bad_flags_name_the_flag(exe, tmp_path):
         )
         assert p.returncode != 0
         assert flag in p.stderr, p.stderr
+
+
+def test_fused_serve_uses_the_server_flags(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "fused._cli", "serve"]
+    p = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0
+    for flag in ["--timeout", "--worker-memory-mb", "--queue-size", "--shutdown-grace"]:
+        assert flag in p.stdout
+    assert "fused serve" in p.stdout
+    p = subprocess.run(
+        [*cmd, "--data-dir", str(tmp_path), "--queue-size", "none"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 2
+    assert '--queue-size: expected an integer 1-1048576, got "none"' in p.stderr

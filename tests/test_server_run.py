@@ -60,7 +60,9 @@ class Reply:
 
 
 class Server:
-    def __init__(self, exe: Path, data_dir: Path, workers: int, extra_args=()) -> None:
+    def __init__(self, exe: Path, data_dir: Path, workers: int, extra_args=(), stderr=None) -> None:
+        """`stderr`: an open file for the server's log (default: discarded, or inherited
+        when `FUSED_TEST_LOG` is set)."""
         self.exe = exe
         self.data_dir = data_dir
         out = subprocess.run(
@@ -86,7 +88,9 @@ class Server:
                 sys.executable,
                 *extra_args,
             ],
-            stderr=subprocess.DEVNULL if not os.environ.get("FUSED_TEST_LOG") else None,
+            stderr=stderr
+            if stderr is not None
+            else (subprocess.DEVNULL if not os.environ.get("FUSED_TEST_LOG") else None),
         )
         self.first_health = self._wait(lambda r: r.status == 200, 10)
         self.ready_after = time.monotonic() - self.started

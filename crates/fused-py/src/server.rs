@@ -44,7 +44,7 @@ fn serve(py: Python<'_>, args: Vec<String>, python: String, data_dir: PathBuf) -
         }
     };
     py.detach(|| {
-        fused_server::app::init_logging();
+        fused_server::app::init_logging(config.log_format);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::ServerConfig;
+use crate::config::{LogFormat, ServerConfig};
 use crate::executor::{Executor, LocalPool, PoolConfig};
 use crate::routes::registry::Registry;
 use crate::routes::{auth, router, AppState};
@@ -33,14 +33,23 @@ pub enum ServeError {
     Serve(std::io::Error),
 }
 
-/// Log to stderr (`RUST_LOG` filters; default `info`). Safe to call twice.
-pub fn init_logging() {
+/// Log to stderr in `format` (`RUST_LOG` filters; default `info`). JSON lines have the
+/// event's fields at the top level. Safe to call twice (the first call wins).
+pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 /// Serve until Ctrl-C or SIGTERM.

@@ -6,6 +6,7 @@
 //!                      [--timeout S] [--max-timeout S] [--worker-memory-mb N]
 //!                      [--worker-max-tasks N] [--queue-size N] [--spare-workers N]
 //!                      [--shutdown-grace S]
+//!                      [--log-format json|text]
 //! fused-server admin create-user EMAIL [--data-dir DIR]
 //! fused-server --help | --version
 //! ```
@@ -40,11 +41,45 @@ pub struct ServerConfig {
     pub spare_workers: usize,
     /// How long SIGTERM / Ctrl-C waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Log lines on stderr: JSON (default) or human-readable text.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (`timestamp`, `level`, `message`, fields, `target`).
+    #[default]
+    Json,
+    /// `<timestamp> <LEVEL> <target>: <message> key=value ...`.
+    Text,
+}
+
+impl LogFormat {
+    /// `json` or `text`; the error names what was expected.
+    pub fn parse(v: &str) -> Result<Self, String> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(LogFormat::Json),
+            "text" => Ok(LogFormat::Text),
+            _ => Err(format!("expected json or text, got {v:?}")),
+        }
+    }
+
+    /// `$FUSED_LOG_FORMAT` (unset or empty: JSON); the error names the variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var("FUSED_LOG_FORMAT") {
+            Ok(v) if !v.trim().is_empty() => {
+                Self::parse(&v).map_err(|e| ConfigError(format!("FUSED_LOG_FORMAT: {e}")))
+            }
+            _ => Ok(LogFormat::Json),
+        }
+    }
 }
 
 impl ServerConfig {
     /// The defaults: 127.0.0.1:8000, `~/.fused/server`, one worker per core,
-    /// `$FUSED_PYTHON` or `python3`.
+    /// `$FUSED_PYTHON` or `python3`, `$FUSED_LOG_FORMAT` or JSON logs (an invalid value is
+    /// an error in [`parse_args`] and JSON here).
     pub fn from_env() -> Self {
         ServerConfig {
             host: "127.0.0.1".into(),
@@ -66,6 +101,7 @@ impl ServerConfig {
             queue_size: 1024,
             spare_workers: 1,
             shutdown_grace: Duration::from_secs(30),
+            log_format: LogFormat::from_env().unwrap_or_default(),
         }
         .with_default_memory_limit()
     }
@@ -162,6 +198,8 @@ Options:
                      (default 1)
   --shutdown-grace S  how long SIGTERM / Ctrl-C waits for requests in flight before
                      the workers are killed (default 30)
+  --log-format FMT   json (one JSON object per line) or text, on stderr
+                     (default: $FUSED_LOG_FORMAT, else json)
   -h, --help         show this help
   -V, --version      show the version
 
@@ -183,6 +221,7 @@ where
     }
     let mut cfg = ServerConfig::from_env();
     let mut memory_set = false;
+    cfg.log_format = LogFormat::from_env()?;
     let mut flags = Flags::new(rest);
     while let Some(flag) = flags.next_flag()? {
         match flag.as_str() {
@@ -255,6 +294,11 @@ where
             }
             "--spare-workers" => {
                 cfg.spare_workers = integer(&flag, &flags.value(&flag)?, 0, 64)? as usize;
+            }
+            "--log-format" => {
+                let v = flags.value(&flag)?;
+                cfg.log_format =
+                    LogFormat::parse(&v).map_err(|e| ConfigError(format!("--log-format: {e}")))?;
             }
             other => return Err(unknown(other)),
         }

@@ -12,6 +12,7 @@
 //! * [`registry`]: SQLite: users, API keys, access tokens, saved UDFs (versions by content
 //!   hash) and share tokens.
 //! * [`cache`]: the run result cache (memory LRU + disk tier, single flight).
+//! * [`metrics`]: request counters and histogram, rendered for `GET /metrics`.
 //! * [`auth`]: bearer authentication, the OAuth 2.0 device authorization flow, and the
 //!   registry / account HTTP endpoints.
 
@@ -20,5 +21,6 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod executor;
+pub mod metrics;
 pub mod registry;
 pub mod routes;

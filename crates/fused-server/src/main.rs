@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve(config) => {
-            fused_server::app::init_logging();
+            fused_server::app::init_logging(config.log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use fused_server::config::{parse_args, Command, ServerConfig};
+use fused_server::config::{parse_args, Command, LogFormat, ServerConfig};
 
 fn serve(args: &[&str]) -> ServerConfig {
     match parse_args(args.iter().copied()) {
@@ -43,6 +43,25 @@ fn flags_both_forms() {
     assert_eq!(c.workers, 3);
     assert_eq!(c.python, "/usr/bin/python3");
     assert_eq!(serve(&["serve", "--port", "0"]).port, 0);
+}
+
+#[test]
+fn log_format_flag() {
+    assert_eq!(serve(&["--log-format", "text"]).log_format, LogFormat::Text);
+    assert_eq!(serve(&["--log-format=json"]).log_format, LogFormat::Json);
+    assert_eq!(
+        serve(&["serve", "--log-format", "TEXT"]).log_format,
+        LogFormat::Text
+    );
+    assert_eq!(LogFormat::parse("json"), Ok(LogFormat::Json));
+    assert_eq!(LogFormat::default(), LogFormat::Json);
+    let e = error(&["--log-format", "xml"]);
+    assert!(
+        e.contains("--log-format: expected json or text, got \"xml\""),
+        "{e}"
+    );
+    assert!(error(&["--log-format"]).contains("--log-format: expected a value"));
+    assert!(fused_server::config::HELP.contains("--log-format FMT"));
 }
 
 #[test]

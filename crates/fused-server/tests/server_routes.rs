@@ -178,7 +178,10 @@ fn health_and_openapi() {
     assert_eq!(r.status, 200);
     let v = r.json();
     assert_eq!(v["status"], "ok");
-    assert_eq!(v["workers"], json!({"configured": 2, "alive": 1}));
+    assert_eq!(
+        v["workers"],
+        json!({"configured": 2, "alive": 1, "busy": 0, "queued": 0, "restarts": 0, "spares": 0})
+    );
     let doc = s.get("/openapi.json", None).json();
     assert_eq!(doc["openapi"], "3.1.0");
     for p in [

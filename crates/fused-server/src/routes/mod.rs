@@ -4,6 +4,8 @@
 
 mod access;
 mod health;
+mod metrics;
+pub mod observe;
 mod openapi;
 mod params;
 mod path;
@@ -18,10 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::executor::Executor;
+use crate::metrics::Metrics;
 
 pub use crate::{auth, registry};
 pub use fused_core::encode;
@@ -40,6 +44,8 @@ pub struct AppState {
     pub(crate) cache: Arc<run::ResultCache>,
     /// Time limits of UDF calls.
     pub limits: run::RunLimits,
+    /// Request counts and durations for `/metrics`.
+    pub metrics: Arc<Metrics>,
     requests: Arc<AtomicU64>,
     started: u64,
 }
@@ -55,6 +61,7 @@ impl AppState {
             registry,
             cache: Arc::new(run::ResultCache::disabled()),
             limits: run::RunLimits::default(),
+            metrics: Arc::default(),
             requests: Arc::new(AtomicU64::new(0)),
             started,
         }
@@ -82,14 +89,16 @@ impl AppState {
     }
 
     /// A request id unique for this server run: `<start time, hex>-<counter>`; safe as a
-    /// file name (it is also the task id).
+    /// file name (it is also the task id). Called once per request by [`observe::observe`];
+    /// handlers take the id as an [`observe::RequestId`] extractor.
     pub(crate) fn next_request_id(&self) -> String {
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         format!("{:x}-{n}", self.started)
     }
 }
 
-/// The whole HTTP API: run endpoints, health, OpenAPI, and the registry/auth routes.
+/// The whole HTTP API: run endpoints, health, metrics, OpenAPI, and the registry/auth
+/// routes, all behind the request id / log / metrics middleware.
 pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
     let registry = state.registry.clone();
     let run_routes = Router::new()
@@ -111,8 +120,10 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
             delete(saved::invalidate_cache),
         )
         .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::openapi));
     run_routes
-        .with_state(state)
+        .with_state(state.clone())
         .merge(auth::routes(registry, auth_config))
+        .layer(from_fn_with_state(state, observe::observe))
 }

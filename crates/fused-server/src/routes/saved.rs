@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::access::{authenticate, own_udf};
+use super::observe::RequestId;
 use super::params::split_query;
 use super::path::{parse_tile, split_extension};
 use super::registry::SavedUdf;
@@ -32,11 +33,11 @@ pub(super) fn run_headers(headers: &HeaderMap) -> RunHeaders {
 /// the caller's own saved UDF (all of them, or one tile's). `{"removed": N}`.
 pub async fn invalidate_cache(
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     Path((email, name)): Path<(String, String)>,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let rid = state.next_request_id();
     let user = match authenticate(&state, &headers, &rid).await {
         Ok(u) => u,
         Err(r) => return r.into_response(),
@@ -75,11 +76,11 @@ pub async fn invalidate_cache(
 
 pub async fn run_file(
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     Path((email, name_ext)): Path<(String, String)>,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let rid = state.next_request_id();
     let user = match authenticate(&state, &headers, &rid).await {
         Ok(u) => u,
         Err(r) => return r.with_cors(true).into_response(),
@@ -103,11 +104,11 @@ pub async fn run_file(
 
 pub async fn run_tile(
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     Path((email, name, z, x, y)): Path<(String, String, String, String, String)>,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let rid = state.next_request_id();
     let user = match authenticate(&state, &headers, &rid).await {
         Ok(u) => u,
         Err(r) => return r.with_cors(true).into_response(),

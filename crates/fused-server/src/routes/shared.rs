@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::access::shared_udf;
+use super::observe::RequestId;
 use super::path::{parse_tile, split_extension};
 use super::response::RunResponse;
 use super::saved::{respond, run_headers};
@@ -13,11 +14,11 @@ use super::AppState;
 
 pub async fn run_file(
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     Path((token, file)): Path<(String, String)>,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let rid = state.next_request_id();
     let (stem, ext) = split_extension(&file);
     if stem != "file" {
         let msg = format!("no such endpoint: /shared/{{token}}/run/{file} (expected file[.ext])");
@@ -34,11 +35,11 @@ pub async fn run_file(
 
 pub async fn run_tile(
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     Path((token, z, x, y)): Path<(String, String, String, String)>,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let rid = state.next_request_id();
     let (tile, ext) = match parse_tile(&z, &x, &y) {
         Ok(t) => t,
         Err(msg) => {

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::access::authenticate;
+use super::observe::RequestId;
 use super::params::{option_text, split_query, OutputChoice};
 use super::path::parse_tile;
 use super::response::RunResponse;
@@ -46,31 +47,33 @@ struct RunBody {
 
 pub async fn run_file(
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
-    handle(state, headers, query, body, None).await
+    handle(state, rid, headers, query, body, None).await
 }
 
 pub async fn run_tile(
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     Path((z, x, y)): Path<(String, String, String)>,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
-    handle(state, headers, query, body, Some((z, x, y))).await
+    handle(state, rid, headers, query, body, Some((z, x, y))).await
 }
 
 async fn handle(
     state: AppState,
+    rid: String,
     headers: HeaderMap,
     query: Vec<(String, String)>,
     body: Bytes,
     tile: Option<(String, String, String)>,
 ) -> Response {
-    let rid = state.next_request_id();
     let bad = |msg: String| RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg);
     if let Err(r) = authenticate(&state, &headers, &rid).await {
         return r.into_response();
