@@ -453,3 +453,34 @@ def test_fused_serve_uses_the_server_flags(tmp_path):
     )
     assert p.returncode == 2
     assert '--queue-size: expected an integer 1-1048576, got "none"' in p.stderr
+
+
+def test_sdk_raises_udf_timeout_error_and_server_error(server, monkeypatch):
+    import fused
+    from fused._client import ServerError
+    from fused.types import UdfTimeoutError
+
+    monkeypatch.setenv("FUSED_SERVER_URL", server.base)
+    monkeypatch.setenv("FUSED_AUTH_TOKEN", server.key)
+    ready_spare(server)
+
+    @fused.udf(cache_max_age="0s")
+    def sleepy(s: float = 20.0):
+        import time
+
+        time.sleep(s)
+        return 1
+
+    with pytest.raises(UdfTimeoutError, match="time limit of 3 s"):
+        fused.run(sleepy)
+
+    @fused.udf(cache_max_age="0s")
+    def crashes():
+        import os
+
+        os._exit(9)
+
+    ready_spare(server)
+    with pytest.raises(ServerError, match="exited with code 9") as info:
+        fused.run(crashes)
+    assert info.value.status == 502
