@@ -108,12 +108,10 @@ impl TieredStore {
             return DiskRead::Missing;
         };
         let id = mem_id(namespace, key);
-        if let Some(memory) = &self.memory {
-            let stamp = FileStamp::of(&path);
-            if let Ok(mut m) = memory.lock() {
-                let known = m.stamps.get(&id).copied();
-                if known.is_some() && known == stamp {
-                    // `get` drops (and we report as missing) an entry past its own lifetime
+        if let Some(Ok(mut m)) = self.memory.as_ref().map(Mutex::lock) {
+            if let Some(known) = m.stamps.get(&id).copied() {
+                if FileStamp::of(&path) == Some(known) {
+                    // `get` drops an entry past its own lifetime (then the disk decides)
                     if let Some(e) = m.lru.get(&id) {
                         if e.fresh_at(now_ms(), Some(max_age)) {
                             return DiskRead::Hit(e);
@@ -121,9 +119,7 @@ impl TieredStore {
                         return DiskRead::Stale;
                     }
                 }
-                if known.is_some() {
-                    m.remove(&id);
-                }
+                m.remove(&id);
             }
         }
         let read = self.disk.read_within(namespace, key, Some(max_age));
