@@ -168,8 +168,9 @@ def _wkb_series(series: Any) -> Any:
     return pd.Series(values, index=series.index, name=series.name, dtype=object)
 
 
-def _hash_into(h: Any, value: Any, path: str) -> None:
-    """Feed a type-tagged content encoding of `value` into the hash `h`."""
+def _hash_into(h: Any, value: Any, path: str, strict: bool = False) -> None:
+    """Feed a type-tagged content encoding of `value` into the hash `h`. `strict`: a value
+    of no known type is a TypeError instead of being hashed by its pickle."""
     if value is None or isinstance(value, (bool, int, float)):
         h.update(f"{type(value).__name__}:{value!r};".encode())
         return
@@ -185,13 +186,13 @@ def _hash_into(h: Any, value: Any, path: str) -> None:
     if np is not None and isinstance(value, np.ndarray):
         h.update(f"ndarray:{value.dtype.str}:{value.shape}:".encode())
         if value.dtype.hasobject:
-            _hash_into(h, value.tolist(), path)
+            _hash_into(h, value.tolist(), path, strict)
         else:
             h.update(np.ascontiguousarray(value).tobytes())
         return
     if np is not None and isinstance(value, np.generic):
         h.update(f"npscalar:{value.dtype.str}:".encode())
-        _hash_into(h, value.item(), path)
+        _hash_into(h, value.item(), path, strict)
         return
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
@@ -204,16 +205,16 @@ def _hash_into(h: Any, value: Any, path: str) -> None:
     if isinstance(value, (list, tuple)):
         h.update(f"{type(value).__name__}:{len(value)}[".encode())
         for i, item in enumerate(value):
-            _hash_into(h, item, f"{path}[{i}]")
+            _hash_into(h, item, f"{path}[{i}]", strict)
         h.update(b"]")
         return
     if isinstance(value, dict):
         items = []
         for k, v in value.items():
             kh = hashlib.sha256()
-            _hash_into(kh, k, f"{path} key")
+            _hash_into(kh, k, f"{path} key", strict)
             vh = hashlib.sha256()
-            _hash_into(vh, v, f"{path}[{k!r}]")
+            _hash_into(vh, v, f"{path}[{k!r}]", strict)
             items.append(kh.digest() + vh.digest())
         h.update(f"dict:{len(items)}{{".encode() + b"".join(sorted(items)) + b"}")
         return
@@ -221,7 +222,7 @@ def _hash_into(h: Any, value: Any, path: str) -> None:
         digests = []
         for item in value:
             ih = hashlib.sha256()
-            _hash_into(ih, item, f"{path} item")
+            _hash_into(ih, item, f"{path} item", strict)
             digests.append(ih.digest())
         h.update(f"set:{len(digests)}{{".encode() + b"".join(sorted(digests)) + b"}")
         return
@@ -229,6 +230,8 @@ def _hash_into(h: Any, value: Any, path: str) -> None:
         h.update(f"{type(value).__module__}.{type(value).__qualname__}:{value!r};".encode())
         return
     try:
+        if strict:
+            raise TypeError("no content hash for this type")
         data = pickle.dumps(value, protocol=5)
     except Exception as exc:
         raise TypeError(

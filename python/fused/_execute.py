@@ -190,6 +190,8 @@ class Prepared:
             if p.default is p.empty:
                 self.required.append(p.name)
         self.param_names = list(self.parameters)
+        # run-cache keyers (fused._runcache) by default parameters
+        self.run_keyers: dict[Optional[str], Any] = {}
 
     def _fresh_namespace(self) -> dict[str, Any]:
         """A new module namespace for the UDF code, with `fused` injected."""

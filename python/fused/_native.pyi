@@ -1,7 +1,8 @@
 """Type stubs for `fused._native`, the PyO3 module over fused-core (see crates/fused-py)."""
 
 from os import PathLike
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -130,3 +131,62 @@ def cache_get(
 def cache_put(dir: Union[str, PathLike[str]], key: str, data: bytes) -> None: ...
 def cache_remove(dir: Union[str, PathLike[str]], key: str) -> bool: ...
 def cache_lock(dir: Union[str, PathLike[str]], key: str, timeout_s: float) -> CacheLock: ...
+
+# run result cache (local engine) -------------------------------------------------------------
+class RunKeyer:
+    """The UDF part of run keys (code, entrypoint, headers, default parameters), hashed once;
+    the same keys as the server's. `defaults` must hold JSON values (else TypeError/ValueError)."""
+
+    def __init__(
+        self,
+        code: str,
+        entrypoint: str,
+        headers: list[tuple[str, str]],
+        defaults: Optional[dict[str, Any]] = None,
+    ) -> None: ...
+    @property
+    def namespace(self) -> str:
+        """The code namespace (hex), the folder of this code's entries."""
+    def key(
+        self,
+        params: list[tuple[str, Optional[str], str]],
+        tile: Optional[tuple[int, int, int]] = None,
+    ) -> str:
+        """64 hex digits. `params`: (name, kind, text); kind None keys a str parameter as the
+        server does, else a non-str value of that kind by its canonical text. `tile`: z, x, y."""
+
+# ("table", ipc) | ("raster", data, dtype, shape, bounds) | ("json", value) | ("bytes", data, ct)
+CachedResult = tuple[Any, ...]
+
+class RunStore:
+    """Run results under `dir/<namespace>/<key>` (checksummed files, written atomically) with a
+    memory tier of `memory_bytes` that serves an entry only while its file is unchanged."""
+
+    def __init__(self, dir: Union[str, PathLike[str]], memory_bytes: int = ...) -> None: ...
+    @property
+    def dir(self) -> Path: ...
+    def get(
+        self, namespace: str, key: str, max_age_s: int
+    ) -> tuple[Literal["hit", "missing", "stale", "expired", "corrupt"], Any]:
+        """("hit", CachedResult), ("corrupt", reason) (removed), or (status, None)."""
+    def put(
+        self,
+        namespace: str,
+        key: str,
+        max_age_s: int,
+        kind: Literal["table", "raster", "json", "bytes"],
+        *,
+        payload: Optional[bytes] = None,
+        value: Any = None,
+        dtype: Optional[str] = None,
+        shape: Optional[list[int]] = None,
+        bounds: Optional[Sequence[float]] = None,
+        content_type: Optional[str] = None,
+        tile: Optional[tuple[int, int, int]] = None,
+    ) -> None:
+        """Store a result for `max_age_s` seconds; OSError when it cannot be written."""
+    def path(self, namespace: str, key: str) -> Optional[Path]: ...
+    def remove(self, namespace: str, key: str) -> bool: ...
+    def clear_memory(self) -> None: ...
+    def memory_usage(self) -> tuple[int, int]:
+        """(entries, bytes) of the memory tier."""

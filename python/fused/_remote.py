@@ -69,16 +69,13 @@ def _metadata(headers: dict[str, str]) -> dict[str, Any]:
 
 
 def _decode(content_type: str, body: bytes, meta: dict[str, Any]) -> Any:
+    from fused._canonical import frame_from_arrow, value_from_bytes
+
     kind = content_type.split(";")[0].strip().lower()
     if kind in ("application/vnd.apache.parquet", "application/parquet", "application/x-parquet"):
         import pyarrow.parquet as pq
 
-        table = pq.read_table(io.BytesIO(body))
-        if b"geo" in (table.schema.metadata or {}):
-            import geopandas as gpd
-
-            return gpd.read_parquet(io.BytesIO(body))
-        return table.to_pandas()
+        return frame_from_arrow(pq.read_table(io.BytesIO(body)))
     if body[:6] == b"\x93NUMPY":
         import numpy as np
 
@@ -87,9 +84,7 @@ def _decode(content_type: str, body: bytes, meta: dict[str, Any]) -> Any:
         return (array, list(bounds)) if bounds else array
     if kind == "application/json":
         return json.loads(body.decode("utf-8"))
-    if kind.startswith("text/"):
-        return body.decode("utf-8", "replace")
-    return body
+    return value_from_bytes(kind, body)
 
 
 def run_remote(

@@ -6,6 +6,7 @@ from typing import Any, Optional, Union
 
 from fused import _coerce
 from fused._execute import header_module, module_namespace, prepare
+from fused._runcache import cached_call
 from fused._tile import extract_tile, shape_tile
 from fused._udf import Udf, parse_cache_max_age
 
@@ -44,7 +45,10 @@ def run(
     - `engine`: `"local"` (in this process) or `"remote"` (a fused-rs server); default:
       local unless a server is configured
     - `parameters` and keyword arguments: the UDF's parameters, converted by annotation
-    - `cache_max_age`, `cache`: result caching controls (validated; local runs do not cache)
+    - `cache_max_age`, `cache`: the result cache's lifetime for this call ("10s", "30m",
+      "48h", "90d" or seconds; default: the UDF's, else 90 days) and whether to use it;
+      `cache=False` or `cache_max_age=0` runs the code. Local runs use a cache under
+      `$FUSED_CACHE_DIR/runs` (see `fused._runcache`), remote runs the server's.
     """
     if udf is None:
         raise TypeError("fused.run() needs a UDF: fused.run(udf, ...) or fused.run(udf=...)")
@@ -72,8 +76,11 @@ def run(
     if _resolve_engine(engine) == "remote":
         return _run_remote(udf, prepared, args, x, y, z, params, max_age, cache)
     tile = extract_tile(prepared, x, y, z, params)
-    kwargs = _bind(udf, prepared, args, params, tile)
-    return prepared.call(kwargs)
+    given = _with_positional(udf, prepared.param_names, args, params)
+    kwargs = _bind(udf, prepared, given, tile)
+    if not cache or max_age == 0:
+        return prepared.call(kwargs)
+    return cached_call(udf, prepared, kwargs, given, tile, max_age)
 
 
 def _with_positional(
@@ -96,15 +103,14 @@ def _with_positional(
 def _bind(
     udf: Udf,
     prepared: Any,
-    args: tuple[Any, ...],
-    params: dict[str, Any],
+    given: dict[str, Any],
     tile: Optional[tuple[str, Any]],
 ) -> dict[str, Any]:
-    """Keyword arguments for the entrypoint: positional args by order, the call's values,
-    then default_parameters; every external value converted by its parameter's spec."""
+    """Keyword arguments for the entrypoint: the call's values (positional ones named by
+    `_with_positional`), then default_parameters; every external value converted by its
+    parameter's spec."""
     parameters = prepared.parameters
     names = prepared.param_names
-    given = _with_positional(udf, names, args, params)
     if not prepared.var_keyword:
         unknown = [k for k in given if k not in parameters]
         if unknown:

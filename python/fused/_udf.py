@@ -121,7 +121,8 @@ class Udf:
     """A user-defined function: its code and what is needed to run it anywhere.
 
     Created by `@fused.udf` or `fused.load(...)`. Calling it (`my_udf(a=1)`) runs it like
-    `fused.run(my_udf, a=1)`; `run_local()` runs it in this process and returns its result.
+    `fused.run(my_udf, a=1, cache=False)` (a function call always runs the code);
+    `run_local()` runs it in this process and returns its result (through the run cache).
     Module-level names of the code are attributes (`common.helper(1)`), header modules too
     (`udf.utils`).
     """
@@ -156,8 +157,12 @@ class Udf:
 
     # -- running -------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """`fused.run(udf, ...)`, as a plain function call: the code runs every time (no
+        result cache) unless the call passes `cache=True` or a `cache_max_age`."""
         from fused._run import run
 
+        if "cache" not in kwargs and "cache_max_age" not in kwargs:
+            kwargs["cache"] = False
         return run(self, *args, **kwargs)
 
     def run_local(self, *args: Any, **kwargs: Any) -> Any:

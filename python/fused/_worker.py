@@ -11,12 +11,13 @@ frames (u32 little-endian length + bytes) on its own stdin/stdout (see
   payload bytes. Payloads over `inline_limit` bytes are written to
   `<result_dir>/<task_id>.bin` (`{"file": path}`) for the server to read and delete.
 
-Results in canonical form: DataFrame / GeoDataFrame / pyarrow Table -> Arrow IPC stream
-(geometry as WKB with GeoParquet `geo` metadata, crs as PROJJSON); ndarray -> raw C-order
-bytes + dtype + shape; `(ndarray, bounds)` -> raster with bounds; dict / list / str / numbers /
-bool / None -> JSON; bytes -> `application/octet-stream`; a str that is an HTML document
-(starts with `<!doctype html` or `<html`) -> bytes `text/html; charset=utf-8`; a shapely
-geometry -> a one-row GeoDataFrame; a Series -> a one-column DataFrame.
+Results in canonical form (`fused._canonical.canonical`): DataFrame / GeoDataFrame / pyarrow
+Table -> Arrow IPC stream (geometry as WKB with GeoParquet `geo` metadata, crs as PROJJSON);
+ndarray -> raw C-order bytes + dtype + shape; `(ndarray, bounds)` -> raster with bounds; dict /
+list / str / numbers / bool / None -> JSON; bytes -> `application/octet-stream`; a str that is
+an HTML document (starts with `<!doctype html` or `<html`) -> bytes `text/html;
+charset=utf-8`; a shapely geometry -> a one-row GeoDataFrame; a Series -> a one-column
+DataFrame.
 
 The protocol stdout is a private duplicate of fd 1; fd 1 itself is pointed at stderr, so
 nothing the UDF (or a C library) prints can corrupt the protocol. Per-task `sys.stdout` and
@@ -38,6 +39,8 @@ import threading
 import time
 from collections import OrderedDict
 from typing import Any, BinaryIO, Optional
+
+from fused._canonical import canonical
 
 _LEN = struct.Struct("<I")
 _MAX_FRAME = 256 * 1024 * 1024
@@ -103,148 +106,6 @@ def _watch_parent() -> None:
                 os._exit(0)
 
     threading.Thread(target=loop, name="fused-parent-watch", daemon=True).start()
-
-
-# ---------------------------------------------------------------------------------------
-# results
-
-
-def _geo_metadata(df: Any, geometry_columns: list[str], primary: str) -> dict[str, Any]:
-    import geopandas as gpd
-
-    columns = {}
-    for name in geometry_columns:
-        series = gpd.GeoSeries(df[name])
-        crs = series.crs
-        meta: dict[str, Any] = {
-            "encoding": "WKB",
-            "geometry_types": sorted({str(t) for t in series.geom_type.dropna().unique()}),
-            "crs": crs.to_json_dict() if crs is not None else None,
-        }
-        if len(series) and not series.is_empty.all():
-            meta["bbox"] = [float(v) for v in series.total_bounds]
-        columns[name] = meta
-    return {"version": "1.1.0", "primary_column": primary, "columns": columns}
-
-
-def _table(df: Any) -> Any:
-    """A pyarrow Table; geometry columns as WKB with GeoParquet `geo` metadata."""
-    import geopandas as gpd
-    import pandas as pd
-    import pyarrow as pa
-
-    if isinstance(df, pa.Table):
-        return df
-    if isinstance(df, pa.RecordBatch):
-        return pa.Table.from_batches([df])
-    if isinstance(df, pd.Series):
-        df = df.to_frame()
-    geometry_columns = [
-        c for c in df.columns if isinstance(getattr(df[c], "dtype", None), gpd.array.GeometryDtype)
-    ]
-    if not geometry_columns:
-        return pa.Table.from_pandas(df, preserve_index=None)
-    primary = geometry_columns[0]
-    if isinstance(df, gpd.GeoDataFrame):
-        try:
-            primary = df.geometry.name
-        except AttributeError:  # no active geometry column
-            pass
-    plain = pd.DataFrame(df, copy=False).assign(
-        **{c: gpd.GeoSeries(df[c]).to_wkb().astype(object) for c in geometry_columns}
-    )
-    table = pa.Table.from_pandas(plain, preserve_index=None)
-    metadata = dict(table.schema.metadata or {})
-    metadata[b"geo"] = json.dumps(_geo_metadata(df, geometry_columns, primary)).encode()
-    return table.replace_schema_metadata(metadata)
-
-
-def _ipc(table: Any) -> Any:
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
-
-
-_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1"}
-
-
-def _raster(arr: Any, bounds: Any) -> tuple[dict[str, Any], Any]:
-    import numpy as np
-
-    arr = np.asarray(arr)
-    if arr.dtype.byteorder == ">":
-        arr = arr.astype(arr.dtype.newbyteorder("<"))
-    code = arr.dtype.str[1:]
-    if code not in _DTYPES:
-        raise TypeError(
-            f"arrays of dtype {arr.dtype} cannot be returned: expected one of "
-            "uint8/16/32/64, int8/16/32/64, float32/64 or bool"
-        )
-    arr = np.ascontiguousarray(arr)
-    header = {"kind": "raster", "dtype": arr.dtype.str, "shape": list(arr.shape)}
-    if bounds is not None:
-        header["bounds"] = _bounds(bounds)
-    return header, memoryview(arr).cast("B") if arr.size else b""
-
-
-def _bounds(b: Any) -> list[float]:
-    if hasattr(b, "total_bounds"):
-        b = b.total_bounds
-    elif hasattr(b, "bounds") and not isinstance(b, (list, tuple)):
-        b = b.bounds
-    values = [float(v) for v in b]
-    if len(values) != 4:
-        raise ValueError(f"bounds must be [west, south, east, north], got {len(values)} numbers")
-    return values
-
-
-def _json_default(v: Any) -> Any:
-    import numpy as np
-
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, (set, frozenset, tuple)):
-        return list(v)
-    raise TypeError(f"values of type {type(v).__name__} cannot be returned as JSON")
-
-
-def _is_html(s: str) -> bool:
-    head = s.lstrip()[:15].lower()
-    return head.startswith("<!doctype html") or head.startswith("<html")
-
-
-def canonical(value: Any) -> tuple[dict[str, Any], Any]:
-    """(header fields, payload bytes-like) of a UDF's return value."""
-    import numpy as np
-    import pandas as pd
-
-    mod = type(value).__module__ or ""
-    if isinstance(value, (pd.DataFrame, pd.Series)) or mod.startswith("pyarrow"):
-        return {"kind": "table"}, _ipc(_table(value))
-    if isinstance(value, np.ndarray):
-        return _raster(value, None)
-    if (
-        isinstance(value, tuple)
-        and len(value) == 2
-        and isinstance(value[0], np.ndarray)
-        and value[0].ndim >= 2
-    ):
-        return _raster(value[0], value[1])
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"kind": "bytes", "content_type": "application/octet-stream"}, bytes(value)
-    if isinstance(value, str) and _is_html(value):
-        return {"kind": "bytes", "content_type": "text/html; charset=utf-8"}, value.encode()
-    if mod.startswith("shapely"):
-        import geopandas as gpd
-
-        return {"kind": "table"}, _ipc(_table(gpd.GeoDataFrame(geometry=[value])))
-    text = json.dumps(value, default=_json_default, allow_nan=False, ensure_ascii=False)
-    return {"kind": "json"}, text.encode()
 
 
 # ---------------------------------------------------------------------------------------
@@ -321,6 +182,8 @@ class Worker:
                 y=tile.get("y"),
                 z=tile.get("z"),
                 parameters=dict(req.get("parameters") or {}),
+                # the server has its own result cache (and its `cache=false` must mean it)
+                cache=False,
             )
         except BaseException as exc:
             try:

@@ -8,6 +8,8 @@
 //! * [`params`]: parameter type specs and the string -> value conversion rules.
 //! * [`package`]: the UDF package model (meta.json, folder, zip), read and written.
 //! * [`cache`]: the on-disk store behind `@fused.cache` (atomic entries, lock files).
+//! * [`runcache`]: the run result cache shared by the server and the local engine: keys,
+//!   the checksummed entry format, the disk and memory tiers.
 //! * [`duration`]: `cache_max_age` strings such as `"30m"`.
 //! * [`github`]: UDF packages fetched from GitHub and gists, with an on-disk cache.
 
@@ -19,6 +21,7 @@ pub mod github;
 pub mod package;
 pub mod params;
 pub mod result;
+pub mod runcache;
 pub mod tiles;
 
 pub use error::{Error, Result};

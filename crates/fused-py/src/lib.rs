@@ -10,6 +10,7 @@ mod error;
 mod github;
 mod package;
 mod params;
+mod runcache;
 mod server;
 mod tiles;
 
@@ -27,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_max_age, m)?)?;
     error::register(m)?;
     cache::register(m)?;
+    runcache::register(m)?;
     tiles::register(m)?;
     params::register(m)?;
     package::register(m)?;

@@ -204,7 +204,7 @@ fn package_from_dict(dict: &Bound<'_, PyDict>) -> PyResult<UdfPackage> {
 
 /// A JSON value from a Python object (None, bool, int, float, str, list, tuple, dict with str
 /// keys); `at` names the value in errors.
-fn to_json(obj: &Bound<'_, PyAny>, at: &str, depth: usize) -> PyResult<Value> {
+pub(crate) fn to_json(obj: &Bound<'_, PyAny>, at: &str, depth: usize) -> PyResult<Value> {
     if depth > MAX_DEPTH {
         return Err(PyValueError::new_err(format!(
             "{at}: nested more than {MAX_DEPTH} levels deep"
@@ -268,7 +268,7 @@ fn to_json(obj: &Bound<'_, PyAny>, at: &str, depth: usize) -> PyResult<Value> {
 
 // ------------------------------------------------------------------ UdfPackage -> dict
 
-fn from_json<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn from_json<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),

@@ -213,7 +213,7 @@ fn expiry() {
     let disk = DiskStore::new(&dir);
     let (ns, k) = ("ab", "cd01");
     disk.write(ns, k, &e).unwrap();
-    assert!(matches!(disk.read(ns, k), DiskRead::Removed(_)));
+    assert!(matches!(disk.read(ns, k), DiskRead::Expired));
     assert!(!dir.join(ns).join(k).exists());
 }
 
@@ -265,7 +265,7 @@ fn disk_tier_atomic_checksummed_and_invalidated() {
     let mut b = std::fs::read(&path).unwrap();
     b[20] ^= 1;
     std::fs::write(&path, &b).unwrap();
-    assert!(matches!(disk.read(&ns, "bb22"), DiskRead::Removed(_)));
+    assert!(matches!(disk.read(&ns, "bb22"), DiskRead::Corrupt(_)));
     assert!(!path.exists());
     assert!(matches!(disk.read(&ns, "bb22"), DiskRead::Missing));
     // invalid names never touch the file system

@@ -2,15 +2,16 @@
 //! bytes) and a disk tier (one checksummed file per entry under `<data_dir>/cache/`), with
 //! single flight for identical concurrent requests.
 //!
+//! Keys, the entry format and both tiers live in `fused_core::runcache` (the local engine
+//! uses them too) and are re-exported here under their old paths:
 //! * [`key`]: run keys, namespaces (what invalidation removes) and ETags.
 //! * [`entry`]: an entry and its binary form (checksummed; corrupt entries are never served).
-//! * [`memory`]: the LRU tier. * [`disk`]: the file tier. * [`flight`]: single flight.
+//! * [`memory`]: the LRU tier. * [`disk`]: the file tier.
+//!
+//! Here: [`flight`] (single flight) and [`RunCache`], the async two-tier wrapper.
 
-pub mod disk;
-pub mod entry;
 pub mod flight;
-pub mod key;
-pub mod memory;
+pub use fused_core::runcache::{disk, entry, key, memory};
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ pub use entry::Entry;
 use memory::MemoryLru;
 
 /// Default lifetime: 90 days.
-pub const DEFAULT_MAX_AGE: u64 = 90 * 86400;
+pub use fused_core::runcache::DEFAULT_MAX_AGE;
 
 /// Counters for `/health` (and later `/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -111,6 +112,10 @@ impl<T: Clone + Send + Sync + 'static> RunCache<T> {
             .await
             .ok()?;
         match read {
+            DiskRead::Corrupt(e) => {
+                tracing::warn!("cache: {namespace}/{key}: {e}; removed");
+                None
+            }
             DiskRead::Hit(e) => {
                 if let Some(m) = &self.memory {
                     if let Ok(mut m) = m.lock() {

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use fused_core::result::{CanonicalResult, Dtype};
+use crate::result::{CanonicalResult, Dtype};
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 4] = b"FRC1";
@@ -52,6 +52,15 @@ impl Entry {
 
     pub fn expired(&self) -> bool {
         self.expired_at(now_ms())
+    }
+
+    /// True when, at `now` (unix ms), the entry is within its own lifetime and, when a
+    /// reader gives one, younger than `max_age` seconds (a reader may ask for fresher
+    /// results than the entry was stored for, never for older).
+    pub fn fresh_at(&self, now: u64, max_age: Option<u64>) -> bool {
+        let age_ms = now.saturating_sub(self.created_at);
+        let lifetime = max_age.map_or(self.max_age, |m| m.min(self.max_age));
+        age_ms < lifetime.saturating_mul(1000)
     }
 
     /// Approximate bytes held (payload plus a small fixed overhead).

@@ -1,4 +1,4 @@
-//! The memory tier: an LRU map bounded by the total bytes of its entries.
+//! The memory tier: an LRU map bounded by the total bytes of its entries (pure: no I/O).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -29,6 +29,11 @@ impl MemoryLru {
             map: HashMap::new(),
             order: BTreeMap::new(),
         }
+    }
+
+    /// The cap in bytes.
+    pub fn cap(&self) -> usize {
+        self.cap
     }
 
     pub fn bytes(&self) -> usize {

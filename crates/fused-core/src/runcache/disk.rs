@@ -1,10 +1,11 @@
 //! The disk tier: one file per entry, `<dir>/<namespace>/<key>`, written atomically (a
-//! temporary name in the same directory, then rename). Blocking: call it off the async threads.
+//! temporary name in the same directory, then rename). Blocking: the server calls it off its
+//! async threads.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::entry::Entry;
+use super::entry::{now_ms, CorruptEntry, Entry};
 
 pub struct DiskStore {
     dir: PathBuf,
@@ -15,8 +16,12 @@ pub struct DiskStore {
 pub enum DiskRead {
     Hit(Entry),
     Missing,
-    /// Expired or corrupt: the file was removed.
-    Removed(String),
+    /// Past its own lifetime: the file was removed.
+    Expired,
+    /// Within its own lifetime but older than the reader accepts: the file is kept.
+    Stale,
+    /// Corrupt or truncated: the file was removed (never served).
+    Corrupt(CorruptEntry),
 }
 
 fn valid_name(s: &str) -> bool {
@@ -37,7 +42,14 @@ impl DiskStore {
         (valid_name(namespace) && valid_name(key)).then(|| self.dir.join(namespace).join(key))
     }
 
+    /// The entry of `namespace/key` if intact and within its own lifetime.
     pub fn read(&self, namespace: &str, key: &str) -> DiskRead {
+        self.read_within(namespace, key, None)
+    }
+
+    /// As [`DiskStore::read`], also refusing (as [`DiskRead::Stale`]) an entry older than
+    /// `max_age` seconds when given.
+    pub fn read_within(&self, namespace: &str, key: &str, max_age: Option<u64>) -> DiskRead {
         let Some(path) = self.path(namespace, key) else {
             return DiskRead::Missing;
         };
@@ -45,16 +57,17 @@ impl DiskStore {
             Ok(b) => b,
             Err(_) => return DiskRead::Missing,
         };
+        let now = now_ms();
         match Entry::decode(&bytes) {
-            Ok(e) if !e.expired() => DiskRead::Hit(e),
+            Ok(e) if e.fresh_at(now, max_age) => DiskRead::Hit(e),
+            Ok(e) if !e.expired_at(now) => DiskRead::Stale,
             Ok(_) => {
                 let _ = std::fs::remove_file(&path);
-                DiskRead::Removed("expired".into())
+                DiskRead::Expired
             }
             Err(e) => {
-                tracing::warn!("cache: {} : {e}; removed", path.display());
                 let _ = std::fs::remove_file(&path);
-                DiskRead::Removed(e.to_string())
+                DiskRead::Corrupt(e)
             }
         }
     }
