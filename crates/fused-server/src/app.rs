@@ -76,7 +76,7 @@ pub async fn serve_until(
     let mut pool_cfg = PoolConfig::new(&config.python, config.workers, data_dir.join("tmp"));
     pool_cfg.env.push(("FUSED_WORKER".into(), "1".into()));
     pool_cfg.timeout = config.timeout;
-    pool_cfg.memory_limit = (config.worker_memory_mb > 0).then(|| config.worker_memory_mb << 20);
+    pool_cfg.memory_limit = (config.worker_memory_mb > 0).then_some(config.worker_memory_mb << 20);
     pool_cfg.max_tasks = config.worker_max_tasks;
     pool_cfg.queue_size = config.queue_size;
     pool_cfg.spares = config.spare_workers;
