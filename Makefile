@@ -44,6 +44,7 @@ bench: build
 	$(PY) bench/bench_tiles.py
 	$(PY) bench/bench_run.py
 	$(PY) bench/bench_server.py
+	$(PY) bench/bench_load.py
 
 clean:
 	rm -rf $(VENV) target python/fused/_native*.so
