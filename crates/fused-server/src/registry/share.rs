@@ -51,11 +51,8 @@ impl Registry {
         let hash = sha256(token.as_bytes());
         let conn = self.conn();
         let row: Option<(Vec<u8>, i64)> = conn
-            .query_row(
-                "SELECT token_hash, udf_id FROM share_tokens WHERE token_hash = ?1",
-                [&hash[..]],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT token_hash, udf_id FROM share_tokens WHERE token_hash = ?1")?
+            .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         match row {
             Some((stored, udf_id)) if ct_eq(&stored, &hash) => Self::udf_by_id(&conn, udf_id),

@@ -298,17 +298,14 @@ impl Registry {
         let email = owner_email.trim().to_ascii_lowercase();
         let conn = self.conn();
         let row = conn
-            .query_row(
-                &format!(
-                    "SELECT {SAVED_COLUMNS}
-                     FROM udfs f JOIN users u ON u.id = f.owner_id
-                     JOIN udf_versions v ON v.udf_id = f.id
-                     WHERE u.email = ?1 AND f.name = ?2
-                     ORDER BY v.id DESC LIMIT 1"
-                ),
-                params![email, name],
-                saved_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {SAVED_COLUMNS}
+                 FROM udfs f JOIN users u ON u.id = f.owner_id
+                 JOIN udf_versions v ON v.udf_id = f.id
+                 WHERE u.email = ?1 AND f.name = ?2
+                 ORDER BY v.id DESC LIMIT 1"
+            ))?
+            .query_row(params![email, name], saved_from_row)
             .optional()?;
         drop(conn);
         row.map(decode_saved).transpose()
@@ -356,17 +353,14 @@ impl Registry {
     /// The latest version of the UDF with row id `udf_id`.
     pub(super) fn udf_by_id(conn: &rusqlite::Connection, udf_id: i64) -> Result<Option<SavedUdf>> {
         let row = conn
-            .query_row(
-                &format!(
-                    "SELECT {SAVED_COLUMNS}
-                     FROM udfs f JOIN users u ON u.id = f.owner_id
-                     JOIN udf_versions v ON v.udf_id = f.id
-                     WHERE f.id = ?1
-                     ORDER BY v.id DESC LIMIT 1"
-                ),
-                [udf_id],
-                saved_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {SAVED_COLUMNS}
+                 FROM udfs f JOIN users u ON u.id = f.owner_id
+                 JOIN udf_versions v ON v.udf_id = f.id
+                 WHERE f.id = ?1
+                 ORDER BY v.id DESC LIMIT 1"
+            ))?
+            .query_row([udf_id], saved_from_row)
             .optional()?;
         row.map(decode_saved).transpose()
     }

@@ -144,13 +144,14 @@ impl Registry {
             let hash = sha256(bearer.as_bytes());
             let conn = self.conn();
             let row: Option<(Vec<u8>, i64, String, i64)> = conn
-                .query_row(
+                .prepare_cached(
                     "SELECT t.token_hash, u.id, u.email, t.expires_at_ms
                      FROM access_tokens t JOIN users u ON u.id = t.user_id
                      WHERE t.token_hash = ?1",
-                    [&hash[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
+                )?
+                .query_row([&hash[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .optional()?;
             Ok(row.and_then(|(stored, id, email, expires_at_ms)| {
                 (ct_eq(&stored, &hash) && now_ms() < expires_at_ms).then_some(User { id, email })
@@ -170,13 +171,12 @@ impl Registry {
         let hash = sha256(key.as_bytes());
         let conn = self.conn();
         let row: Option<(Vec<u8>, i64, String)> = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT k.key_hash, u.id, u.email
                  FROM api_keys k JOIN users u ON u.id = k.user_id
                  WHERE k.key_hash = ?1",
-                [&hash[..]],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            )?
+            .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         Ok(row.and_then(|(stored, id, email)| ct_eq(&stored, &hash).then_some(User { id, email })))
     }

@@ -197,7 +197,10 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
     }
     let shared = match cache.flights.join(&format!("{ns}/{key}")).await {
         Role::Joined(shared) => {
-            cache.count_hit();
+            // Shared a computation in flight: a hit only when it produced a result.
+            if matches!(shared, Shared::Done { .. }) {
+                cache.count_hit();
+            }
             shared
         }
         Role::Leader(leader) => {
