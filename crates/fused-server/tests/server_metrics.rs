@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use fused_core::result::CanonicalResult;
 use fused_server::executor::{Executor, PoolStats, RunFuture, Task, TaskOutput};
-use fused_server::routes::registry::Registry;
-use fused_server::routes::{auth, router, AppState};
 use serde_json::{json, Value};
+
+mod common;
 
 /// Answers every task with `{"n": <its parameter n>}` and counts the runs.
 #[derive(Default)]
@@ -42,135 +41,47 @@ impl Executor for Fake {
     }
 }
 
-struct Server {
-    base: String,
-    key: String,
-    fake: Arc<Fake>,
-    agent: ureq::Agent,
-}
-
-struct Reply {
-    status: u16,
-    body: String,
-    headers: ureq::http::HeaderMap,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> String {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name} header"))
-            .to_str()
-            .unwrap()
-            .to_string()
-    }
-    fn meta(&self) -> Value {
-        serde_json::from_str(&self.header("x-fused-metadata")).unwrap()
-    }
-}
+type Server = common::Server<Fake>;
 
 fn start() -> Server {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "fused-server-metrics-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let registry = Registry::open(&dir).unwrap();
-    let (_, key) = registry.create_user("me@example.com").unwrap();
-    let fake = Arc::new(Fake::default());
-    let state = AppState::new(fake.clone() as Arc<dyn Executor>, Arc::new(registry))
-        .with_cache(1 << 20, None);
-    let app = router(state, auth::AuthConfig::default());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
+    common::start("metrics", 1 << 20, &[])
+}
+
+fn run(s: &Server, n: i64) -> common::Reply {
+    let body = json!({
+        "udf": {"name": "t", "code": "json"},
+        "schema": {"n": "int"},
+        "parameters": {"n": n},
     });
-    let addr = rx.recv().unwrap();
-    Server {
-        base: format!("http://{addr}"),
-        key,
-        fake,
-        agent: ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into(),
-    }
+    s.post("/api/v1/run/udf", body, Some(&s.key))
 }
 
-impl Server {
-    fn get(&self, path: &str) -> Reply {
-        reply(
-            self.agent
-                .get(format!("{}{path}", self.base))
-                .call()
-                .unwrap(),
-        )
-    }
-    fn run(&self, n: i64) -> Reply {
-        let body = json!({
-            "udf": {"name": "t", "code": "json"},
-            "schema": {"n": "int"},
-            "parameters": {"n": n},
-        });
-        reply(
-            self.agent
-                .post(format!("{}/api/v1/run/udf", self.base))
-                .header("Content-Type", "application/json")
-                .header("Authorization", format!("Bearer {}", self.key))
-                .send(body.to_string().as_bytes())
-                .unwrap(),
-        )
-    }
-    /// The samples of `/metrics`: `name{labels}` -> value.
-    fn metrics(&self) -> BTreeMap<String, f64> {
-        let r = self.get("/metrics");
-        assert_eq!(r.status, 200);
-        assert_eq!(
-            r.header("content-type"),
-            "text/plain; version=0.0.4; charset=utf-8"
-        );
-        r.body
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .map(|l| {
-                let (name, value) = l.rsplit_once(' ').unwrap();
-                (name.to_string(), value.parse().unwrap())
-            })
-            .collect()
-    }
-}
-
-fn reply(mut resp: ureq::http::Response<ureq::Body>) -> Reply {
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    Reply {
-        status,
-        body,
-        headers,
-    }
+/// The samples of `/metrics`: `name{labels}` -> value.
+fn metrics(s: &Server) -> BTreeMap<String, f64> {
+    let r = s.get("/metrics", None);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    r.body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect()
 }
 
 #[test]
 fn request_counts_by_status_and_duration_histogram() {
     let s = start();
-    assert_eq!(s.get("/health").status, 200);
-    assert_eq!(s.get("/health").status, 200);
-    let missing = s.get("/no/such/route");
+    assert_eq!(s.get("/health", None).status, 200);
+    assert_eq!(s.get("/health", None).status, 200);
+    let missing = s.get("/no/such/route", None);
     assert_eq!(missing.status, 404);
-    let m = s.metrics();
+    let m = metrics(&s);
     assert_eq!(m["fused_requests_total{status=\"200\"}"], 2.0);
     assert_eq!(m["fused_requests_total{status=\"404\"}"], 1.0);
     assert_eq!(m["fused_request_duration_seconds_count"], 3.0);
@@ -179,7 +90,7 @@ fn request_counts_by_status_and_duration_histogram() {
     assert!(m["fused_request_duration_seconds_sum"] > 0.0);
     assert!(m["fused_request_duration_seconds_sum"] < 10.0);
     // The first scrape is counted once it is answered.
-    let m = s.metrics();
+    let m = metrics(&s);
     assert_eq!(m["fused_requests_total{status=\"200\"}"], 3.0);
     assert_eq!(m["fused_request_duration_seconds_count"], 4.0);
 }
@@ -187,7 +98,7 @@ fn request_counts_by_status_and_duration_histogram() {
 #[test]
 fn pool_and_cache_figures() {
     let s = start();
-    let m = s.metrics();
+    let m = metrics(&s);
     assert_eq!(m["fused_queue_depth"], 5.0);
     assert_eq!(m["fused_workers_configured"], 4.0);
     assert_eq!(m["fused_workers_alive"], 3.0);
@@ -198,14 +109,14 @@ fn pool_and_cache_figures() {
     assert_eq!(m["fused_cache_bytes"], 0.0);
     assert!(!m.keys().any(|k| k.starts_with("fused_requests_total")));
 
-    let first = s.run(3);
+    let first = run(&s, 3);
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.header("x-fused-cached"), "false");
-    let again = s.run(3);
+    let again = run(&s, 3);
     assert_eq!(again.header("x-fused-cached"), "true");
     assert_eq!(again.body, first.body);
     assert_eq!(s.fake.runs.load(Ordering::SeqCst), 1);
-    let m = s.metrics();
+    let m = metrics(&s);
     assert_eq!(m["fused_cache_hits_total"], 1.0);
     assert_eq!(m["fused_cache_misses_total"], 1.0);
     assert!(m["fused_cache_bytes"] > 0.0);
@@ -217,8 +128,8 @@ fn pool_and_cache_figures() {
 #[test]
 fn one_request_id_per_request_in_metadata_and_header() {
     let s = start();
-    let a = s.run(1);
-    let b = s.run(2);
+    let a = run(&s, 1);
+    let b = run(&s, 2);
     let (id_a, id_b) = (a.header("x-request-id"), b.header("x-request-id"));
     assert_eq!(a.meta()["request_id"], id_a.as_str());
     assert_eq!(b.meta()["request_id"], id_b.as_str());
@@ -235,7 +146,7 @@ fn one_request_id_per_request_in_metadata_and_header() {
         ("/shared/nope/run/tiles/1/9/0.mvt", 400),
         ("/api/v1/run/udf/saved/me@example.com/x", 401),
     ] {
-        let r = s.get(path);
+        let r = s.get(path, None);
         assert_eq!(r.status, status, "{path}");
         let id = r.header("x-request-id");
         assert_eq!(r.meta()["request_id"], id.as_str(), "{path}");
@@ -243,9 +154,9 @@ fn one_request_id_per_request_in_metadata_and_header() {
         assert_eq!(body["request_id"], id.as_str(), "{path}");
     }
     // Routes without metadata (health, the registry API) still get an id.
-    let doc: Value = serde_json::from_str(&s.get("/openapi.json").body).unwrap();
+    let doc: Value = serde_json::from_str(&s.get("/openapi.json", None).body).unwrap();
     assert!(doc["paths"]["/metrics"]["get"].is_object());
-    let h = s.get("/health").header("x-request-id");
-    let me = s.get("/api/v1/me").header("x-request-id");
+    let h = s.get("/health", None).header("x-request-id");
+    let me = s.get("/api/v1/me", None).header("x-request-id");
     assert_ne!(h, me);
 }

@@ -2,15 +2,15 @@
 //! worker, metadata header, error statuses, tile and extension parsing, health, OpenAPI.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use fused_core::result::{CanonicalResult, Dtype};
 use fused_server::executor::{
     ExecError, Executor, PoolStats, RunFuture, Task, TaskOutput, WorkerError,
 };
-use fused_server::routes::registry::Registry;
-use fused_server::routes::{auth, router, AppState};
 use serde_json::{json, Value};
+
+mod common;
 
 /// Answers by the UDF's code: `json`, `raster`, `bytes`, `raise`, `param`, `crash`.
 #[derive(Default)]
@@ -69,102 +69,10 @@ impl Executor for Fake {
     }
 }
 
-struct Server {
-    base: String,
-    key: String,
-    fake: Arc<Fake>,
-    agent: ureq::Agent,
-}
+type Server = common::Server<Fake>;
 
 fn start() -> Server {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "fused-server-routes-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let registry = Registry::open(&dir).unwrap();
-    let (_, key) = registry.create_user("me@example.com").unwrap();
-    registry.create_user("other@example.com").unwrap();
-    let fake = Arc::new(Fake::default());
-    let state = AppState::new(fake.clone() as Arc<dyn Executor>, Arc::new(registry));
-    let app = router(state, auth::AuthConfig::default());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    let addr = rx.recv().unwrap();
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    Server {
-        base: format!("http://{addr}"),
-        key,
-        fake,
-        agent,
-    }
-}
-
-struct Reply {
-    status: u16,
-    body: String,
-    headers: ureq::http::HeaderMap,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-    fn meta(&self) -> Value {
-        let h = self
-            .headers
-            .get("x-fused-metadata")
-            .expect("x-fused-metadata");
-        serde_json::from_str(h.to_str().expect("ASCII header")).unwrap()
-    }
-}
-
-impl Server {
-    fn post(&self, path: &str, body: Value, key: Option<&str>) -> Reply {
-        let mut req = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Content-Type", "application/json");
-        if let Some(k) = key {
-            req = req.header("Authorization", format!("Bearer {k}"));
-        }
-        reply(req.send(body.to_string().as_bytes()).unwrap())
-    }
-    fn get(&self, path: &str, key: Option<&str>) -> Reply {
-        let mut req = self.agent.get(format!("{}{path}", self.base));
-        if let Some(k) = key {
-            req = req.header("Authorization", format!("Bearer {k}"));
-        }
-        reply(req.call().unwrap())
-    }
-}
-
-fn reply(mut resp: ureq::http::Response<ureq::Body>) -> Reply {
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    Reply {
-        status,
-        body,
-        headers,
-    }
+    common::start("routes", 0, &["other@example.com"])
 }
 
 fn body(code: &str, schema: Value, parameters: Value) -> Value {
