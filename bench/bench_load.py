@@ -24,7 +24,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,8 +32,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release" / "fused-server"
+from bench_server import BIN, ROOT, create_user, free_port, pct
 
 EMAIL = "load@example.com"
 WORKERS = 2
@@ -307,19 +305,6 @@ def workers_of(server_pid: int, tag: str) -> list[int]:
 # Helpers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pct(samples: list[float], q: float) -> float:
-    if not samples:
-        return float("nan")
-    samples = sorted(samples)
-    return samples[min(len(samples) - 1, int(q * len(samples)))]
-
-
 def ms(v: float) -> str:
     if v != v:
         return "-"
@@ -521,16 +506,7 @@ async def load(port: int, key: str, server_pid: int, tag: str, args) -> tuple:
 
 
 def start_server(data: Path, log: Path, tag: str) -> tuple[subprocess.Popen, int, str]:
-    key = (
-        subprocess.run(
-            [str(BIN), "admin", "create-user", EMAIL, "--data-dir", str(data)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    key = create_user(data, EMAIL)
     port = free_port()
     # the server's own log (one JSON line per request) and its workers' stderr
     proc = subprocess.Popen(

@@ -1,7 +1,9 @@
 """Through the server: what a warm pool adds to a trivial File UDF, requests/s, and the Rust
 encoders (MVT, GeoJSON) on a Tile UDF's 1,000 points against geopandas' `to_json`.
 
-    .venv/bin/python bench/bench_server.py        # needs `wrk` (apt-get install wrk)
+    .venv/bin/python bench/bench_server.py [FLAGS]  # needs `wrk` (apt-get install wrk)
+
+FLAGS go to fused-server (e.g. `--worker-max-tasks 0` to measure without recycling).
 
 Starts `target/release/fused-server` (2 workers) on 127.0.0.1 with a temporary data dir.
 """
@@ -48,8 +50,21 @@ def free_port() -> int:
 
 
 def pct(samples: list[float], q: float) -> float:
+    if not samples:
+        return float("nan")
     samples = sorted(samples)
     return samples[min(len(samples) - 1, int(q * len(samples)))]
+
+
+def create_user(data: Path, email: str) -> str:
+    """`fused-server admin create-user` in `data`; the new API key."""
+    out = subprocess.run(
+        [str(BIN), "admin", "create-user", email, "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.strip().splitlines()[-1]
 
 
 def timed_gets(port: int, path: str, key: str, n: int) -> list[float]:
@@ -72,17 +87,10 @@ def main() -> None:
 
     if not BIN.exists():
         subprocess.run(["cargo", "build", "--release", "-p", "fused-server"], cwd=ROOT, check=True)
+    server_args = sys.argv[1:]  # more fused-server flags, e.g. --worker-max-tasks 0
+    print(f"fused-server flags: --workers 2 {' '.join(server_args)}".rstrip() + "\n")
     data = Path(tempfile.mkdtemp(prefix="fused-bench-"))
-    key = (
-        subprocess.run(
-            [str(BIN), "admin", "create-user", "bench@example.com", "--data-dir", str(data)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    key = create_user(data, "bench@example.com")
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -95,6 +103,7 @@ def main() -> None:
             "2",
             "--python",
             sys.executable,
+            *server_args,
         ],
         stderr=subprocess.DEVNULL,
         env={**os.environ, "RUST_LOG": "warn"},
@@ -119,54 +128,62 @@ def main() -> None:
         points.to_fused(overwrite=True)
 
         base = "/api/v1/run/udf/saved/bench@example.com"
-        # 1. latency of a trivial File UDF, sequential, keep-alive
-        timed_gets(port, f"{base}/Trivial?format=json", key, 300)  # warm up
-        lat = timed_gets(port, f"{base}/Trivial?format=json", key, 3000)
+        # 1. latency of a trivial File UDF, sequential, keep-alive: run on a worker
+        #    (`cache=false`) and served from the result cache
         health = timed_gets(port, "/health", key, 3000)
+        variants = [("run on a worker (`cache=false`)", "&cache=false"), ("cache hit", "")]
         print("| trivial File UDF through the server (client-observed) | p50 | p99 |")
         print("|---|---:|---:|")
-        print(
-            f"| `GET .../saved/.../Trivial` round trip | {pct(lat, 0.5) * 1e3:.2f} ms "
-            f"| {pct(lat, 0.99) * 1e3:.2f} ms |"
-        )
         print(
             f"| `GET /health` round trip (HTTP + client floor) | {pct(health, 0.5) * 1e3:.2f} ms "
             f"| {pct(health, 0.99) * 1e3:.2f} ms |"
         )
-        print(
-            f"| added by the run (difference) | {(pct(lat, 0.5) - pct(health, 0.5)) * 1e3:.2f} ms "
-            f"| {(pct(lat, 0.99) - pct(health, 0.99)) * 1e3:.2f} ms |"
-        )
-
-        # 2. throughput with wrk
-        if shutil.which("wrk"):
-            out = subprocess.run(
-                [
-                    "wrk",
-                    "-t2",
-                    "-c16",
-                    "-d10s",
-                    "-H",
-                    f"Authorization: Bearer {key}",
-                    f"http://127.0.0.1:{port}{base}/Trivial?format=json",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            rps = next(line for line in out.splitlines() if line.startswith("Requests/sec"))
-            errors = [line for line in out.splitlines() if "Non-2xx" in line or "errors" in line]
+        for label, query in variants:
+            path = f"{base}/Trivial?format=json{query}"
+            timed_gets(port, path, key, 300)  # warm up
+            lat = timed_gets(port, path, key, 3000)
             print(
-                f"\nthroughput (wrk -t2 -c16 -d10s, trivial UDF): {rps.split()[-1]} requests/s"
-                + (f"  {errors}" if errors else "")
+                f"| `GET .../saved/.../Trivial`, {label} | {pct(lat, 0.5) * 1e3:.2f} ms "
+                f"| {pct(lat, 0.99) * 1e3:.2f} ms |"
             )
+            print(
+                f"| added over `/health`, {label} | "
+                f"{(pct(lat, 0.5) - pct(health, 0.5)) * 1e3:.2f} ms "
+                f"| {(pct(lat, 0.99) - pct(health, 0.99)) * 1e3:.2f} ms |"
+            )
+
+        # 2. throughput with wrk, both ways
+        if shutil.which("wrk"):
+            for label, query in variants:
+                out = subprocess.run(
+                    [
+                        "wrk",
+                        "-t2",
+                        "-c16",
+                        "-d10s",
+                        "-H",
+                        f"Authorization: Bearer {key}",
+                        f"http://127.0.0.1:{port}{base}/Trivial?format=json{query}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                rps = next(line for line in out.splitlines() if line.startswith("Requests/sec"))
+                errors = [
+                    line for line in out.splitlines() if "Non-2xx" in line or "errors" in line
+                ]
+                print(
+                    f"\nthroughput (wrk -t2 -c16 -d10s, trivial UDF, {label}): "
+                    f"{rps.split()[-1]} requests/s" + (f"  {errors}" if errors else "")
+                )
         else:
             print("\n(wrk not installed: throughput not measured)")
 
         # 3. 1,000 points as MVT / GeoJSON vs geopandas to_json on the same data
         tile = "/tiles/12/655/1583"
-        mvt = timed_gets(port, f"{base}/Points{tile}.mvt", key, 200)
-        geojson = timed_gets(port, f"{base}/Points{tile}.geojson", key, 200)
+        mvt = timed_gets(port, f"{base}/Points{tile}.mvt?cache=false", key, 200)
+        geojson = timed_gets(port, f"{base}/Points{tile}.geojson?cache=false", key, 200)
         gdf = points.run_local(x=655, y=1583, z=12)
         t = []
         for _ in range(50):
