@@ -80,6 +80,9 @@ def main() -> None:
             str(PORT),
             "--data-dir",
             str(DATA_DIR),
+            # readable request lines for a person at a terminal (the default is JSON lines)
+            "--log-format",
+            "text",
         ]
     )
     try:
