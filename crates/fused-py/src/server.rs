@@ -36,10 +36,9 @@ fn serve(py: Python<'_>, args: Vec<String>, python: String, data_dir: PathBuf) -
             return Err(PyValueError::new_err("use `fused admin create-user EMAIL`"));
         }
         Err(e) => {
-            let msg = e.to_string();
-            let msg = msg.split("\n(see").next().unwrap_or(&msg).to_string();
             return Err(PyValueError::new_err(format!(
-                "{msg} (see fused serve --help)"
+                "{} (see fused serve --help)",
+                e.0
             )));
         }
     };

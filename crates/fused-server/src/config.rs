@@ -372,12 +372,19 @@ fn valid_email(s: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || c == '/')
 }
 
-/// A positive number of seconds (`30`, `2.5`).
-fn seconds(flag: &str, v: &str) -> Result<Duration, ConfigError> {
+/// A positive, finite number of seconds (`30`, `2.5`); shared by the flags and the
+/// `x-fused-timeout` header.
+pub fn positive_seconds(v: &str) -> Option<f64> {
     v.trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86400.0 * 365.0)
+        .filter(|s| s.is_finite() && *s > 0.0)
+}
+
+/// A positive number of seconds up to a year, for a flag.
+fn seconds(flag: &str, v: &str) -> Result<Duration, ConfigError> {
+    positive_seconds(v)
+        .filter(|s| *s <= 86400.0 * 365.0)
         .map(Duration::from_secs_f64)
         .ok_or_else(|| {
             ConfigError(format!(

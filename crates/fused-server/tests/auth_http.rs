@@ -10,6 +10,8 @@ use fused_server::auth::{routes, AuthConfig};
 use fused_server::registry::Registry;
 use serde_json::{json, Value};
 
+mod common;
+
 /// A fresh folder under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -67,21 +69,7 @@ impl Server {
     fn start(config: AuthConfig) -> Server {
         let tmp = TempDir::new();
         let registry = Arc::new(Registry::open(&tmp.0).unwrap());
-        let app = routes(registry.clone(), config);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let addr = common::serve(routes(registry.clone(), config));
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .http_status_as_error(false)

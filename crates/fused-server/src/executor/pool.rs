@@ -445,7 +445,12 @@ async fn supervise(worker: &mut WorkerProcess, job: Job, shared: &Shared) -> Aft
     let started = Instant::now();
     let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
-    let mut ticker = tokio::time::interval(cfg.memory_poll);
+    // The first reading one period in: a task shorter than that costs no /proc read here
+    // (the check after the task still sees its memory).
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + cfg.memory_poll,
+        cfg.memory_poll,
+    );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut cancel_deadline: Option<tokio::time::Instant> = None;
     let mut killed: Option<ExecError> = None;

@@ -57,17 +57,12 @@ fn requested_timeout(raw: Option<&str>, limits: RunLimits) -> Result<std::time::
     let Some(raw) = raw else {
         return Ok(limits.default_timeout);
     };
-    let secs = raw
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .ok_or_else(|| {
-            format!(
-                "invalid {TIMEOUT_HEADER} header: expected a positive number of seconds \
+    let secs = crate::config::positive_seconds(raw).ok_or_else(|| {
+        format!(
+            "invalid {TIMEOUT_HEADER} header: expected a positive number of seconds \
                  (e.g. 30 or 2.5), got {raw:?}"
-            )
-        })?;
+        )
+    })?;
     Ok(std::time::Duration::from_secs_f64(
         secs.min(limits.max_timeout.as_secs_f64()),
     ))

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::access::{authenticate, own_udf};
 use super::observe::RequestId;
 use super::params::split_query;
-use super::path::{parse_tile, split_extension};
+use super::path::{parse_tile, split_extension, tile_or_400};
 use super::registry::SavedUdf;
 use super::response::RunResponse;
 use super::run::{run, RunHeaders, RunSpec, TIMEOUT_HEADER};
@@ -113,13 +113,9 @@ pub async fn run_tile(
         Ok(u) => u,
         Err(r) => return r.with_cors(true).into_response(),
     };
-    let (tile, ext) = match parse_tile(&z, &x, &y) {
+    let (tile, ext) = match tile_or_400(&z, &x, &y, &rid) {
         Ok(t) => t,
-        Err(msg) => {
-            return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg)
-                .with_cors(true)
-                .into_response()
-        }
+        Err(r) => return *r,
     };
     let saved = match own_udf(&state, &user, &email, &name, &rid).await {
         Ok(s) => s,

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::access::shared_udf;
 use super::observe::RequestId;
-use super::path::{parse_tile, split_extension};
+use super::path::{split_extension, tile_or_400};
 use super::response::RunResponse;
 use super::saved::{respond, run_headers};
 use super::AppState;
@@ -40,13 +40,9 @@ pub async fn run_tile(
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let (tile, ext) = match parse_tile(&z, &x, &y) {
+    let (tile, ext) = match tile_or_400(&z, &x, &y, &rid) {
         Ok(t) => t,
-        Err(msg) => {
-            return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg)
-                .with_cors(true)
-                .into_response()
-        }
+        Err(r) => return *r,
     };
     match shared_udf(&state, &token, &rid).await {
         Ok(saved) => {

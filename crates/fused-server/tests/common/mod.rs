@@ -69,21 +69,7 @@ pub fn start<F: Executor + Default + 'static>(
     if cache_bytes > 0 {
         state = state.with_cache(cache_bytes, None);
     }
-    let app = router(state, auth::AuthConfig::default());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    let addr = rx.recv().unwrap();
+    let addr = serve(router(state, auth::AuthConfig::default()));
     Server {
         base: format!("http://{addr}"),
         key,
@@ -93,6 +79,24 @@ pub fn start<F: Executor + Default + 'static>(
             .build()
             .into(),
     }
+}
+
+/// Serve `app` on 127.0.0.1 (any free port) from a runtime on its own thread.
+pub fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap()
 }
 
 impl<F> Server<F> {
