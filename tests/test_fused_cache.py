@@ -381,3 +381,108 @@ def test_udf_run_uses_cached_helper(tmp_path):
     assert Path(counter).read_text() == "x"
     assert fused.run(again, engine="local", n=4, counter=counter) == 17
     assert Path(counter).read_text() == "xx"
+
+
+# -- the 1.x keywords (pinned catalog helpers: `@fused.cache(path="read_tiff2")`) ------------
+
+
+def test_path_keyword_is_a_subfolder_of_the_cache():
+    calls = []
+    with pytest.warns(DeprecationWarning, match="path=.*cache_folder_path"):
+
+        @fused.cache(path="read_tiff2")
+        def read(x):
+            calls.append(x)
+            return x + 1
+
+    assert read(1) == 2 and read(1) == 2
+    assert calls == [1]
+    root = Path(os.environ["FUSED_CACHE_DIR"]) / "fused_cache" / "read_tiff2"
+    assert read.cache_dir().startswith(str(root))
+    assert list(root.glob("*/*/*.bin"))
+    with pytest.warns(DeprecationWarning):
+
+        @fused.cache(path="/leading/slash/")  # Fused strips the slashes
+        def other(x):
+            return x
+
+    assert other.cache_dir().startswith(
+        str(Path(os.environ["FUSED_CACHE_DIR"]) / "fused_cache" / "leading" / "slash")
+    )
+
+
+@pytest.mark.parametrize("bad", ["../outside", "a/../../b", "..", "", "/"])
+def test_path_cannot_escape_the_cache_folder(bad):
+    with pytest.raises(ValueError, match=r"invalid path: expected a sub-folder"):
+        fused.cache(path=bad)
+    with pytest.raises(ValueError, match=r"invalid cache_folder_path"):
+        fused.cache(cache_folder_path=bad if bad not in ("", "/") else "../x")
+    with pytest.raises(ValueError, match="invalid path: expected a folder name"):
+        fused.cache(path=3)
+
+
+def test_reset_and_storage_old_names():
+    calls = []
+    with pytest.warns(DeprecationWarning):
+
+        @fused.cache(reset=True, storage="local")
+        def f(x):
+            calls.append(x)
+            return x
+
+    f(1)
+    f(1)
+    assert calls == [1, 1]  # reset=True recomputes every time
+
+    @fused.cache
+    def g(x):
+        calls.append(("g", x))
+        return x
+
+    g(2)
+    with pytest.warns(DeprecationWarning, match="reset="):
+        g(2, reset=True)  # a call-site reset= when g has no `reset` parameter
+    assert calls.count(("g", 2)) == 2
+
+    @fused.cache
+    def h(x, reset=False):  # a function with its own `reset` gets it untouched
+        calls.append(("h", x, reset))
+        return reset
+
+    assert h(1, reset=True) is True
+    assert ("h", 1, True) in calls
+    with pytest.raises(TypeError, match="both path= and cache_folder_path="):
+        fused.cache(path="a", cache_folder_path="b")
+    with pytest.raises(TypeError, match="unexpected keyword argument.*retry"):
+        fused.cache(retry=3)
+
+
+def test_string_forms_of_fused_options():
+    calls = []
+
+    @fused.cache(cache_key_exclude="conn", concurrent_lock_timeout="30s")
+    def f(x, conn=None):
+        calls.append(x)
+        return x
+
+    f(1, conn=object())
+    f(1, conn=object())
+    assert calls == [1]
+    with pytest.raises(ValueError, match="cache_max_age|concurrent_lock_timeout|invalid"):
+        fused.cache(concurrent_lock_timeout="soon")
+
+
+def test_async_functions_are_cached():
+    import asyncio
+
+    calls = []
+
+    @fused.cache
+    async def fetch(x):
+        calls.append(x)
+        await asyncio.sleep(0)
+        return {"x": x}
+
+    assert asyncio.run(fetch(4)) == {"x": 4}
+    assert asyncio.run(fetch(4)) == {"x": 4}
+    assert calls == [4]

@@ -13,7 +13,8 @@ recursively (dicts and sets order-insensitively), a few simple types by `repr`, 
 by its pickle. Variables the function reads from closures or globals are not part of the key.
 
 Storage: `<root>/<function name>/<key[0:2]>/<key>.bin`, where root is `cache_folder_path`
-(a relative path is taken under the default root) or `$FUSED_CACHE_DIR/fused_cache`
+(or its 1.x name `path`; a relative path, leading slashes stripped, is taken under the default
+root and may not contain `..`) or `$FUSED_CACHE_DIR/fused_cache`
 (`FUSED_CACHE_DIR` defaults to `~/.cache/fused`). Entries are the pickled result (protocol 5)
 behind a checksummed header, written atomically by the Rust core (`fused._native.cache_*`);
 a per-key lock file makes concurrent processes compute a value once while the others wait (up
@@ -40,6 +41,7 @@ import pickle
 import re
 import sys
 import uuid
+import warnings
 from typing import Any, Callable, Optional, Sequence, Union
 
 from fused import _native
@@ -75,6 +77,7 @@ _SIMPLE_REPR = (
 
 
 def _check(options: dict[str, Any]) -> None:
+    """Validate (and normalise in place) the cache options of a decorator or a call site."""
     parse_cache_max_age(options.get("cache_max_age"))
     storage = options.get("cache_storage")
     if storage is not None and storage not in _STORAGES:
@@ -82,20 +85,46 @@ def _check(options: dict[str, Any]) -> None:
             f"invalid cache_storage: expected one of {', '.join(_STORAGES)}, got {storage!r}"
         )
     exclude = options.get("cache_key_exclude")
+    if isinstance(exclude, str):  # Fused accepts one name as a plain string
+        options["cache_key_exclude"] = exclude = (exclude,)
     if exclude is not None and (
-        isinstance(exclude, str) or not all(isinstance(e, str) for e in exclude)
+        isinstance(exclude, bytes) or not all(isinstance(e, str) for e in exclude)
     ):
         raise ValueError(
             f"invalid cache_key_exclude: expected a list of argument names, got {exclude!r}"
         )
     timeout = options.get("concurrent_lock_timeout")
+    if isinstance(timeout, str):  # "30s", "2m": Fused's time format
+        options["concurrent_lock_timeout"] = timeout = parse_cache_max_age(timeout)
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
     ):
         raise ValueError(f"invalid concurrent_lock_timeout: expected seconds >= 0, got {timeout!r}")
     folder = options.get("cache_folder_path")
-    if folder is not None and not isinstance(folder, (str, os.PathLike)):
-        raise ValueError(f"invalid cache_folder_path: expected a path, got {folder!r}")
+    if folder is not None:
+        options["cache_folder_path"] = _checked_folder(folder, "cache_folder_path")
+
+
+def _checked_folder(folder: Any, parameter: str) -> str:
+    """A cache sub-folder from user code: a relative path without `..` (leading and trailing
+    slashes stripped, as Fused does for `path=`), or an absolute path for `cache_folder_path`."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise ValueError(f"invalid {parameter}: expected a folder name, got {folder!r}")
+    text = os.fspath(folder)
+    if "\0" in text:
+        raise ValueError(f"invalid {parameter}: the folder name contains a NUL byte: {text!r}")
+    expanded = os.path.expanduser(text)
+    if parameter == "cache_folder_path" and os.path.isabs(expanded):
+        parts = pathlib.PurePath(expanded).parts
+    else:
+        expanded = expanded.strip("/")
+        parts = pathlib.PurePosixPath(expanded).parts
+    if ".." in parts or not expanded:
+        raise ValueError(
+            f"invalid {parameter}: expected a sub-folder of the cache folder "
+            f"($FUSED_CACHE_DIR/fused_cache) without '..', got {text!r}"
+        )
+    return expanded
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -290,6 +319,76 @@ def _say(verbose: bool, message: str) -> None:
         print(f"[fused.cache] {message}", flush=True)
 
 
+class _Call:
+    """One cached call: where its entry lives and how to read and write it."""
+
+    __slots__ = ("folder", "key", "label", "lock_timeout", "max_age", "reset", "verbose")
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        folder: str,
+        key: str,
+        max_age: float,
+        reset: bool,
+        verbose: bool,
+        lock_timeout: float,
+    ) -> None:
+        self.label, self.folder, self.key = label, folder, key
+        self.max_age, self.reset, self.verbose = max_age, reset, verbose
+        self.lock_timeout = lock_timeout
+
+    def _lookup(self) -> tuple[bool, Any]:
+        data = _native.cache_get(self.folder, self.key, self.max_age)
+        if data is None:
+            return False, None
+        try:
+            return True, pickle.loads(data)
+        except Exception:  # stale class or module: recompute
+            _native.cache_remove(self.folder, self.key)
+            return False, None
+
+    def first_lookup(self) -> tuple[bool, Any]:
+        if self.reset:
+            return False, None
+        hit, value = self._lookup()
+        if hit:
+            _say(self.verbose, f"hit {self.label} {self.key[:16]}")
+        return hit, value
+
+    def lookup_after_lock(self, acquired: bool) -> tuple[bool, Any]:
+        """Another process may have computed the entry while this one waited for the lock."""
+        if not acquired:
+            _say(
+                self.verbose, f"lock wait for {self.label} timed out after {self.lock_timeout:g} s"
+            )
+        if not self.reset:
+            hit, value = self._lookup()
+            if hit:
+                _say(self.verbose, f"hit {self.label} {self.key[:16]} (after waiting)")
+                return hit, value
+        _say(self.verbose, f"{'reset' if self.reset else 'miss'} {self.label} {self.key[:16]}")
+        return False, None
+
+    def store(self, result: Any) -> Any:
+        try:
+            data = pickle.dumps(result, protocol=5)
+        except Exception as exc:
+            raise TypeError(
+                f"@fused.cache: the result of {self.label} cannot be pickled "
+                f"({type(exc).__name__}: {exc}); return a picklable value or remove "
+                "@fused.cache"
+            ) from exc
+        _native.cache_put(self.folder, self.key, data)
+        return result
+
+
+#: Keywords of the 1.x `fused.cache` that later became `cache_*` (still used by pinned catalog
+#: helpers such as `public/common`'s `@fused.cache(path="read_tiff2")`).
+_OLD_NAMES = {"path": "cache_folder_path", "reset": "cache_reset", "storage": "cache_storage"}
+
+
 def cache(
     func: Optional[Callable[..., Any]] = None,
     *,
@@ -299,12 +398,21 @@ def cache(
     cache_verbose: Optional[bool] = None,
     cache_storage: Optional[str] = None,
     cache_key_exclude: Optional[Sequence[str]] = None,
-    concurrent_lock_timeout: Optional[float] = None,
+    concurrent_lock_timeout: Union[float, str, None] = None,
+    path: Optional[str] = None,
+    reset: Optional[bool] = None,
+    storage: Optional[str] = None,
     **unknown: Any,
 ) -> Any:
-    """Cache a function's results on disk, keyed by its source and arguments; bare or called."""
+    """Cache a function's results on disk, keyed by its source and arguments; bare or called.
+
+    `path`, `reset` and `storage` are the 1.x names of `cache_folder_path`, `cache_reset` and
+    `cache_storage` (accepted with a DeprecationWarning, as Fused 1.x did)."""
     if unknown:
-        raise TypeError(f"fused.cache() got unexpected keyword argument(s): {', '.join(unknown)}")
+        raise TypeError(
+            f"fused.cache() got unexpected keyword argument(s): {', '.join(unknown)}; it "
+            f"accepts {', '.join(CALL_SITE_OPTIONS)} (and the 1.x names path, reset, storage)"
+        )
     defaults: dict[str, Any] = {
         "cache_max_age": cache_max_age,
         "cache_folder_path": cache_folder_path,
@@ -314,6 +422,20 @@ def cache(
         "cache_key_exclude": cache_key_exclude,
         "concurrent_lock_timeout": concurrent_lock_timeout,
     }
+    for old_name, value in (("path", path), ("reset", reset), ("storage", storage)):
+        if value is None:
+            continue
+        new_name = _OLD_NAMES[old_name]
+        if defaults[new_name] is not None:
+            raise TypeError(f"fused.cache() got both {old_name}= and {new_name}=; pass one")
+        if old_name == "path":
+            value = _checked_folder(value, "path")
+        warnings.warn(
+            f"fused.cache({old_name}=...) is the 1.x name of {new_name}=",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        defaults[new_name] = value
     _check(defaults)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -321,6 +443,10 @@ def cache(
             raise TypeError(f"@fused.cache decorates a function, got {type(fn).__name__}")
         identity = _function_identity(fn)
         label = getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+        try:
+            takes_reset = "reset" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            takes_reset = True
 
         def options(call: dict[str, Any]) -> dict[str, Any]:
             merged = dict(defaults)
@@ -330,9 +456,16 @@ def cache(
         def key_for(args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]):
             return _cache_key(fn, identity, args, kwargs, tuple(opts["cache_key_exclude"] or ()))
 
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def plan(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+            """Strip the call-site options from `kwargs`; None when the call bypasses the cache."""
             call = {k: kwargs.pop(k) for k in CALL_SITE_OPTIONS if k in kwargs}
+            if not takes_reset and "reset" in kwargs and "cache_reset" not in call:
+                warnings.warn(
+                    "the call-site reset= is the 1.x name of cache_reset=",
+                    DeprecationWarning,
+                    stacklevel=3,
+                )
+                call["cache_reset"] = kwargs.pop("reset")
             if call:
                 _check(call)
             opts = options(call)
@@ -342,50 +475,55 @@ def cache(
             verbose = bool(opts["cache_verbose"])
             if max_age == 0:
                 _say(verbose, f"bypass {label} (cache_max_age=0)")
-                return fn(*args, **kwargs)
+                return None
             key = key_for(args, kwargs, opts)
             if key is None:  # arguments do not fit the signature: the call raises as usual
-                return fn(*args, **kwargs)
-            folder = _function_dir(fn, opts["cache_folder_path"])
-            reset = bool(opts["cache_reset"])
-
-            def lookup() -> tuple[bool, Any]:
-                data = _native.cache_get(folder, key, float(max_age))
-                if data is None:
-                    return False, None
-                try:
-                    return True, pickle.loads(data)
-                except Exception:  # stale class or module: recompute
-                    _native.cache_remove(folder, key)
-                    return False, None
-
-            if not reset:
-                hit, value = lookup()
-                if hit:
-                    _say(verbose, f"hit {label} {key[:16]}")
-                    return value
+                return None
             timeout = opts["concurrent_lock_timeout"]
-            timeout = DEFAULT_LOCK_TIMEOUT_S if timeout is None else float(timeout)
-            with _native.cache_lock(folder, key, timeout) as acquired:
-                if not acquired:
-                    _say(verbose, f"lock wait for {label} timed out after {timeout:g} s")
-                if not reset:  # another process may have computed it while we waited
-                    hit, value = lookup()
+            return _Call(
+                label=label,
+                folder=_function_dir(fn, opts["cache_folder_path"]),
+                key=key,
+                max_age=float(max_age),
+                reset=bool(opts["cache_reset"]),
+                verbose=verbose,
+                lock_timeout=DEFAULT_LOCK_TIMEOUT_S if timeout is None else float(timeout),
+            )
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def wrapper_async(*args: Any, **kwargs: Any) -> Any:
+                todo = plan(args, kwargs)
+                if todo is None:
+                    return await fn(*args, **kwargs)
+                hit, value = todo.first_lookup()
+                if hit:
+                    return value
+                with _native.cache_lock(todo.folder, todo.key, todo.lock_timeout) as acquired:
+                    hit, value = todo.lookup_after_lock(acquired)
                     if hit:
-                        _say(verbose, f"hit {label} {key[:16]} (after waiting)")
                         return value
-                _say(verbose, f"{'reset' if reset else 'miss'} {label} {key[:16]}")
-                result = fn(*args, **kwargs)
-                try:
-                    data = pickle.dumps(result, protocol=5)
-                except Exception as exc:
-                    raise TypeError(
-                        f"@fused.cache: the result of {label} cannot be pickled "
-                        f"({type(exc).__name__}: {exc}); return a picklable value or remove "
-                        "@fused.cache"
-                    ) from exc
-                _native.cache_put(folder, key, data)
-            return result
+                    return todo.store(await fn(*args, **kwargs))
+
+            wrapper: Callable[..., Any] = wrapper_async
+        else:
+
+            @functools.wraps(fn)
+            def wrapper_sync(*args: Any, **kwargs: Any) -> Any:
+                todo = plan(args, kwargs)
+                if todo is None:
+                    return fn(*args, **kwargs)
+                hit, value = todo.first_lookup()
+                if hit:
+                    return value
+                with _native.cache_lock(todo.folder, todo.key, todo.lock_timeout) as acquired:
+                    hit, value = todo.lookup_after_lock(acquired)
+                    if hit:
+                        return value
+                    return todo.store(fn(*args, **kwargs))
+
+            wrapper = wrapper_sync
 
         def cache_key(*args: Any, **kwargs: Any) -> Optional[str]:
             """The key this call would use (call-site options honoured)."""
@@ -394,6 +532,8 @@ def cache(
 
         def cache_dir(cache_folder_path: Optional[str] = None) -> str:
             """The folder holding this function's entries."""
+            if cache_folder_path is not None:
+                cache_folder_path = _checked_folder(cache_folder_path, "cache_folder_path")
             return _function_dir(fn, cache_folder_path or defaults["cache_folder_path"])
 
         wrapper.cache_key = cache_key  # type: ignore[attr-defined]
