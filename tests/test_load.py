@@ -228,3 +228,47 @@ def test_canvas_note_refused(tmp_path):
     )
     with pytest.raises(ValueError, match="isNodeTemplate"):
         fused.load(note)
+
+
+def _package_with_broken_header(tmp_path, code):
+    """A catalog-layout folder whose `utils.py` header does not compile (line 4)."""
+    pkg = tmp_path / "Broken_Header"
+    pkg.mkdir()
+    (pkg / "Broken_Header.py").write_text(code)
+    (pkg / "utils.py").write_text("def ok():\n    return 1\n\ndef broken(:\n    pass\n")
+    step = {
+        "type": "udf",
+        "udf": {
+            "type": "geopandas_v2",
+            "name": "Broken_Header",
+            "entrypoint": "udf",
+            "parameters": {},
+            "metadata": {},
+            "source": "Broken_Header.py",
+            "headers": [{"module_name": "utils", "source_file": "utils.py"}],
+        },
+    }
+    meta = {"version": "0.0.3", "job_config": {"version": "0.0.3", "steps": [step]}}
+    (pkg / "meta.json").write_text(json.dumps(meta))
+    return pkg
+
+
+def test_broken_header_never_imported_still_runs(tmp_path):
+    pkg = _package_with_broken_header(tmp_path, "@fused.udf\ndef udf(n: int = 2):\n    return n\n")
+    u = fused.load(pkg)
+    assert [h.module_name for h in u.headers] == ["utils"]
+    assert u.run_local(n=7) == 7
+    assert fused.run(u, n=3, cache=False) == 3
+
+
+def test_importing_a_broken_header_names_its_file_and_line(tmp_path):
+    code = "@fused.udf\ndef udf():\n    import utils\n    return utils.ok()\n"
+    u = fused.load(_package_with_broken_header(tmp_path, code))
+    with pytest.raises(UdfRuntimeError) as info:
+        u.run_local()
+    err = info.value
+    assert err.exception_class == "SyntaxError"
+    assert "utils.py" in str(err) and "line 4" in str(err)
+    assert err.lineno == 3  # the `import utils` line of the UDF
+    with pytest.raises(UdfRuntimeError, match=r"utils\.py.*line 4"):
+        u.utils  # noqa: B018 - the header as an attribute compiles it too

@@ -63,13 +63,41 @@ def _compile(code: str, filename: str, udf_name: str) -> types.CodeType:
         ) from None
 
 
+class _HeaderSource:
+    """A header module's source, compiled the first time it is imported: a package whose
+    broken `utils.py` is never imported still loads and runs (as on Fused)."""
+
+    __slots__ = ("_code", "filename", "label", "source", "source_file")
+
+    def __init__(self, source: str, filename: str, source_file: str, label: str) -> None:
+        self.source = source
+        self.filename = filename
+        self.source_file = source_file
+        self.label = label
+        self._code: Optional[types.CodeType] = None
+
+    def code(self) -> types.CodeType:
+        """The compiled module; a SyntaxError names the header file and its line."""
+        if self._code is None:
+            try:
+                self._code = compile(
+                    self.source, self.filename, "exec", flags=_COMPILE_FLAGS, dont_inherit=True
+                )
+            except SyntaxError as exc:
+                raise SyntaxError(
+                    f"{exc.msg} in header {self.source_file}",
+                    (self.source_file, exc.lineno, exc.offset, exc.text),
+                ) from None
+        return self._code
+
+
 class _HeaderFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Serves a running UDF's header modules (`import utils`) from its package."""
 
     def __init__(self) -> None:
         self._local = threading.local()
 
-    def active(self) -> list[dict[str, tuple[types.CodeType, str]]]:
+    def active(self) -> list[dict[str, _HeaderSource]]:
         stack = getattr(self._local, "stack", None)
         if stack is None:
             stack = self._local.stack = []
@@ -78,17 +106,19 @@ class _HeaderFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         stack = getattr(self._local, "stack", None)
         if stack and fullname in stack[-1]:
-            return importlib.util.spec_from_loader(fullname, self, origin=stack[-1][fullname][1])
+            return importlib.util.spec_from_loader(
+                fullname, self, origin=stack[-1][fullname].filename
+            )
         return None
 
     def create_module(self, spec: Any) -> None:
         return None
 
     def exec_module(self, module: types.ModuleType) -> None:
-        code, filename = self.active()[-1][module.__name__]
-        module.__file__ = filename
+        header = self.active()[-1][module.__name__]
+        module.__file__ = header.filename
         module.__dict__.setdefault("fused", sys.modules["fused"])
-        exec(code, module.__dict__)
+        exec(header.code(), module.__dict__)
 
 
 _finder = _HeaderFinder()
@@ -100,7 +130,7 @@ class _HeadersInstalled:
 
     __slots__ = ("headers", "saved")
 
-    def __init__(self, headers: dict[str, tuple[types.CodeType, str]]) -> None:
+    def __init__(self, headers: dict[str, _HeaderSource]) -> None:
         self.headers = headers
         self.saved: dict[str, Any] = {}
 
@@ -156,13 +186,14 @@ class Prepared:
             # name variables of the defining scope, so it is not run again.
             source = _blank_udf_decorators(source)
         self.code = _compile(source, self.filename, udf.name)
-        self.headers: dict[str, tuple[types.CodeType, str]] = {}
+        self.headers: dict[str, _HeaderSource] = {}
         self.header_files: set[str] = set()
         for header in udf.headers:
             filename = _filename("header", header.module_name, header.source_code)
             _register_source(filename, header.source_code)
-            code = _compile(header.source_code, filename, f"{udf.name}/{header.source_file}")
-            self.headers[header.module_name] = (code, filename)
+            self.headers[header.module_name] = _HeaderSource(
+                header.source_code, filename, header.source_file, f"{udf.name}/{header.source_file}"
+            )
             self.header_files.add(filename)
         self.module_name = f"fused_udf_{udf.name}"
         # Discovery run: execute the module once to find the entrypoint and its signature.
@@ -383,13 +414,13 @@ def header_module(udf: Udf, header: Header) -> types.ModuleType:
     module = cache.get(header.module_name)
     if module is None:
         prepared = prepare(udf)
-        code, filename = prepared.headers[header.module_name]
+        source = prepared.headers[header.module_name]
         module = types.ModuleType(header.module_name)
-        module.__file__ = filename
+        module.__file__ = source.filename
         module.__dict__["fused"] = sys.modules["fused"]
         with _HeadersInstalled(prepared.headers):
             try:
-                exec(code, module.__dict__)
+                exec(source.code(), module.__dict__)
             except Exception as exc:
                 raise prepared.runtime_error(exc, "", "") from _trim(exc, prepared.header_files)
         cache[header.module_name] = module
