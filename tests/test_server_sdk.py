@@ -251,6 +251,18 @@ def test_device_login_saves_credentials(server, monkeypatch, tmp_path):
     assert refreshed["expires_at"] > 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
+    # the catalog CI's log-in: fused._auth.refresh_token(token) with a refresh token
+    path.unlink()
+    monkeypatch.setenv("FUSED_SERVER_URL", server.base)
+    again = fused._auth.refresh_token(refreshed["refresh_token"])
+    assert again["access_token"] != refreshed["access_token"]
+    assert json.loads(path.read_text())["access_token"] == again["access_token"]
+    assert fused.api.whoami()["email"] == "me@example.com"
+    with pytest.raises(PermissionError, match="could not be refreshed"):
+        fused._auth.refresh_token(refreshed["refresh_token"])  # rotated: used once
+    with pytest.raises(ValueError, match="non-empty refresh token"):
+        fused._auth.refresh_token("")
+
 
 @pytest.mark.parametrize(
     "udf_name, suffix, check",

@@ -5,7 +5,7 @@ The public API mirrors the `fused` package: `@fused.udf`, `fused.load`, `fused.r
 handling (tile math, parameter rules, UDF packages) is done in Rust (`fused._native`).
 """
 
-from fused import api, core, tiles, types
+from fused import _auth, api, core, models, tiles, types  # noqa: F401 (_auth: fused._auth.refresh_token)
 from fused._account import NotebookCredentials
 from fused._cache import cache
 from fused._load import load
@@ -23,6 +23,7 @@ __all__ = [
     "cache",
     "core",
     "load",
+    "models",
     "options",
     "run",
     "tiles",

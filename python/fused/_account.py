@@ -8,7 +8,7 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Optional
 
-from fused._client import form_post, request, save_credentials, server
+from fused._client import check_server_url, form_post, request, save_credentials, server
 
 if TYPE_CHECKING:
     from fused._udf import Udf
@@ -30,20 +30,13 @@ _SAVED = re.compile(r"^(?P<email>[^/\s@]+@[^/\s@]+)/(?P<name>[A-Za-z0-9_.-]+)$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
-def _check_server_url(server_url: str) -> str:
-    parsed = urllib.parse.urlparse(server_url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"invalid server: expected an http(s) URL, got {server_url!r}")
-    return server_url.rstrip("/")
-
-
 def login(
     server_url: str, *, open_browser: bool = False, timeout_s: float = 900, out: Any = None
 ) -> dict[str, Any]:
     """The device authorization flow (RFC 8628): print the URL and code, wait for approval
     on the server's /device page, save the tokens to `$FUSED_HOME/credentials`."""
     out = out or sys.stdout
-    base = _check_server_url(server_url)
+    base = check_server_url(server_url)
     resp = form_post(base + "/oauth/device/code", {"client_id": CLIENT_ID})
     if resp.status != 200:
         raise ConnectionError(f"{base}/oauth/device/code answered {resp.status}")
@@ -104,7 +97,7 @@ class NotebookCredentials:
                 "NotebookCredentials needs the server: NotebookCredentials(server=URL) "
                 "or FUSED_SERVER_URL"
             )
-        self.server_url = _check_server_url(server_url)
+        self.server_url = check_server_url(server_url)
         self._creds = login(self.server_url, **kwargs)
 
     @property

@@ -72,6 +72,17 @@ def _read_credentials() -> Optional[dict[str, Any]]:
     return data
 
 
+def forget_credentials() -> Optional[Path]:
+    """Remove the saved login; the path removed, or None when there was none."""
+    path = credentials_path()
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    _credentials_seen.clear()
+    return path
+
+
 def save_credentials(data: dict[str, Any]) -> Path:
     """Write the credentials file atomically, readable only by its owner (0600)."""
     path = credentials_path()
@@ -110,6 +121,13 @@ def _http(
         raise ConnectionError(f"cannot reach the fused server at {url}: {err.reason}") from None
 
 
+def check_server_url(server_url: str) -> str:
+    parsed = urllib.parse.urlparse(server_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"invalid server: expected an http(s) URL, got {server_url!r}")
+    return server_url.rstrip("/")
+
+
 def form_post(url: str, fields: dict[str, str]) -> Response:
     body = urllib.parse.urlencode(fields).encode()
     return _http(
@@ -140,6 +158,12 @@ def _refresh(creds: dict[str, Any]) -> dict[str, Any]:
     }
     save_credentials(creds)
     return creds
+
+
+def login_with_refresh_token(server_url: str, refresh_token: str) -> dict[str, Any]:
+    """Exchange a refresh token at `server_url` for an access token and save the login."""
+    base = check_server_url(server_url)
+    return _refresh({"server_url": base, "refresh_token": refresh_token, "expires_at": 0})
 
 
 def server(required: bool = True) -> Optional[tuple[str, str]]:

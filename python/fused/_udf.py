@@ -212,6 +212,15 @@ class Udf:
             "type": self.type,
         }
 
+    def json(self, **_options: Any) -> str:
+        """The UDF as JSON text (code, headers with their source, entrypoint, parameters,
+        metadata); `fused.models.udf.udf.GeoPandasUdfV2.parse_raw(text)` rebuilds it."""
+        import json
+
+        return json.dumps(self._package(), sort_keys=True)
+
+    model_dump_json = json
+
     def to_directory(self, path: Union[str, os.PathLike[str]], overwrite: bool = False) -> Path:
         """Write the catalog layout (`README.md`, `<name>.py`, `meta.json`, headers) to `path`."""
         target = Path(path)
