@@ -201,6 +201,30 @@ def test_pinned_sha_fetched_once(gh):
     assert second.code == first.code
 
 
+def test_short_sha_pin_is_immutable_across_processes(gh, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    url = f"{GH}/tree/{SHA[:7]}/public/common"
+    assert fused.load(url).to_list([1, 2, 3, 4]) == [1.0, 2.0, 3.0, 4.0]
+    gh.reset_counts()
+    monkeypatch.setenv("FUSED_GITHUB_REVALIDATE_S", "0")  # a branch would be rechecked now
+    script = f"import fused\nprint(fused.load({url!r}).to_list([1, 2, 3, 4]))"
+    for _ in range(2):  # new processes, same cache
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(os.environ),
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "[1.0, 2.0, 3.0, 4.0]"
+    assert fused.load(url).code  # and in this process
+    assert gh.total_requests == 0  # no conditional request, ever
+
+
 def test_branch_revalidated_at_most_once_per_interval(gh, monkeypatch):
     url = f"{GH}/tree/main/public/Inline"
     fused.load(url)

@@ -251,16 +251,17 @@ def test_slashy_ref_with_meta_json_through_raw(gh, cache_dir):
     assert files_in(r["path"]) == {"meta.json": meta_json("C", "c.py"), "c.py": "C = 1\n"}
 
 
-def test_short_sha(gh, cache_dir):
-    r = fetch(gh, cache_dir, f"https://github.com/fusedio/udfs/tree/{SHA[:7]}/public/A")
+def test_short_sha_is_fetched_once_and_never_revalidated(gh, cache_dir):
+    url = f"https://github.com/fusedio/udfs/tree/{SHA[:7]}/public/A"
+    r = fetch(gh, cache_dir, url)
     assert files_in(r["path"])["utils.py"] == "HELPER = 42\n"
+    assert not r["from_cache"] and gh.total_requests == 4
     gh.reset_counts()
-    # A short sha may become ambiguous: it is revalidated like a branch.
-    r = fetch(
-        gh, cache_dir, f"https://github.com/fusedio/udfs/tree/{SHA[:7]}/public/A", revalidate_s=0
-    )
-    assert r["from_cache"] and gh.total_requests == 4
-    assert {e["status"] for e in gh.log} == {304}
+    # A short sha pins a commit, as catalog UDFs use it: no conditional requests, ever.
+    r = fetch(gh, cache_dir, url, revalidate_s=0)
+    assert r["from_cache"] and gh.total_requests == 0
+    gh.stop()  # and it loads with GitHub gone, without a warning
+    assert fetch(gh, cache_dir, url, revalidate_s=0)["warnings"] == []
 
 
 # ------------------------------------------------------------------------------ caching

@@ -88,9 +88,12 @@ fn tree_urls() {
     assert_eq!(s.repo_path().unwrap().reference(), sha);
     let s = parse("https://github.com/fusedio/udfs/tree/f8f0b0a/public/common/");
     assert!(
-        !s.is_pinned(),
-        "a short sha may be ambiguous: revalidated like a branch"
+        s.is_pinned(),
+        "a short sha is a commit: fetched once, never revalidated"
     );
+    // Six hex digits, or a word with a non-hex letter, is a branch or tag.
+    assert!(!parse("https://github.com/fusedio/udfs/tree/f8f0b0/x").is_pinned());
+    assert!(!parse("https://github.com/fusedio/udfs/tree/f8f0b0g/x").is_pinned());
     assert!(!parse("https://github.com/fusedio/udfs/tree/main/x").is_pinned());
     // Percent-escapes are decoded.
     assert_eq!(

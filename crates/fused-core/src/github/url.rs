@@ -70,9 +70,12 @@ impl RepoPath {
             .collect()
     }
 
-    /// A full 40-hex commit sha as the ref: its content can never change.
+    /// A commit sha as the ref, full (40 hex) or short (7 to 39 hex, as catalog UDFs pin
+    /// their helpers: `tree/3991434/public/common`): its content can never change, so it is
+    /// fetched once and never revalidated. (A branch named like a short sha would be taken
+    /// for a commit; GitHub's own short links make the same assumption.)
     pub fn is_pinned(&self) -> bool {
-        self.ref_len == 1 && is_full_sha(&self.segments[0])
+        self.ref_len == 1 && is_commit_sha(&self.segments[0])
     }
 
     /// The github.com tree URL of a ref and path (for messages).
@@ -144,6 +147,11 @@ impl GithubSource {
 
 pub fn is_full_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A full or abbreviated (at least 7 hex digits, git's default) commit sha.
+pub fn is_commit_sha(s: &str) -> bool {
+    (7..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 const TREE_FORM: &str = "https://github.com/<owner>/<repo>/tree/<ref>/<path> or \
