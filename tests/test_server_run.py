@@ -60,9 +60,18 @@ class Reply:
 
 
 class Server:
-    def __init__(self, exe: Path, data_dir: Path, workers: int, extra_args=(), stderr=None) -> None:
+    def __init__(
+        self,
+        exe: Path,
+        data_dir: Path,
+        workers: int,
+        extra_args=(),
+        stderr=None,
+        stdout=None,
+        python=None,
+    ) -> None:
         """`stderr`: an open file for the server's log (default: discarded, or inherited
-        when `FUSED_TEST_LOG` is set)."""
+        when `FUSED_TEST_LOG` is set); `stdout` likewise (the "ready" line)."""
         self.exe = exe
         self.data_dir = data_dir
         out = subprocess.run(
@@ -85,14 +94,16 @@ class Server:
                 "--workers",
                 str(workers),
                 "--python",
-                sys.executable,
+                str(python or sys.executable),
                 *extra_args,
             ],
             stderr=stderr
             if stderr is not None
             else (subprocess.DEVNULL if not os.environ.get("FUSED_TEST_LOG") else None),
+            stdout=stdout if stdout is not None else subprocess.DEVNULL,
         )
-        self.first_health = self._wait(lambda r: r.status == 200, 10)
+        # The server answers at once: 503 "starting" until a worker is up, then 200 "ok".
+        self.first_health = self._wait(lambda r: r.status in (200, 503), 10)
         self.ready_after = time.monotonic() - self.started
 
     def _wait(self, ok, timeout: float) -> Reply:
@@ -107,6 +118,10 @@ class Server:
             if time.monotonic() > deadline:
                 raise TimeoutError("server not ready")
             time.sleep(0.02)
+
+    def wait_ready(self, timeout: float = 120) -> Reply:
+        """Until `/health` says a worker can take tasks (200, "ok")."""
+        return self._wait(lambda r: r.status == 200, timeout)
 
     def wait_workers(self, n: int, timeout: float = 120) -> None:
         self._wait(lambda r: r.json()["workers"]["alive"] == n, timeout)
@@ -384,6 +399,33 @@ def test_sigterm_stops_workers(exe, tmp_path):
         code = s.stop()
     assert code == 0
     assert _gone_within(pid, 10), f"worker {pid} outlived the server"
+
+
+def test_health_says_starting_until_a_worker_is_up(exe, tmp_path):
+    """A pool still importing answers 503 "starting"; then 200 "ok", and one "ready" line."""
+    slow = tmp_path / "slow-python"
+    slow.write_text(f'#!/bin/sh\nsleep 2\nexec {sys.executable} "$@"\n')
+    slow.chmod(0o755)
+    out = (tmp_path / "stdout.txt").open("w")
+    s = Server(exe, tmp_path / "data", workers=1, python=slow, stdout=out)
+    try:
+        first = s.first_health
+        assert first.status == 503, first.body
+        assert first.json()["status"] == "starting"
+        assert first.json()["workers"]["alive"] == 0
+        assert s.ready_after < 1.0
+        ready = s.wait_ready(60)
+        assert ready.json()["status"] == "ok" and ready.json()["workers"]["alive"] == 1
+        deadline = time.monotonic() + 5
+        while "ready" not in (tmp_path / "stdout.txt").read_text():
+            assert time.monotonic() < deadline, "no ready line on stdout"
+            time.sleep(0.05)
+    finally:
+        s.stop()
+        out.close()
+    lines = (tmp_path / "stdout.txt").read_text().splitlines()
+    assert len([line for line in lines if "ready" in line]) == 1
+    assert f"ready on http://127.0.0.1:{s.port}" in lines[-1]
 
 
 def test_killed_server_leaves_no_orphans(exe, tmp_path):

@@ -101,6 +101,23 @@ pub async fn serve_until(
         data_dir.display()
     );
     on_ready(local);
+    // One line on stdout once a worker can take tasks (`/health` says "ok" from then on).
+    let watched = pool.clone();
+    let workers = config.workers;
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        loop {
+            let alive = watched.stats().alive;
+            if alive > 0 {
+                println!(
+                    "fused-server ready on http://{local} ({alive} of {workers} workers up after {:.1} s)",
+                    started.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
     // On the signal: stop accepting, let the requests in flight finish (and the tasks queued
     // for them run) for up to the grace period, then drop what is left and stop the workers.
     let (signalled_tx, mut signalled) = tokio::sync::watch::channel(false);
