@@ -1,4 +1,5 @@
-"""The `fused` command: `fused serve`, `fused admin create-user`, `fused login`."""
+"""The `fused` command: `fused run`, `fused serve`, `fused admin create-user`, `fused login`,
+`fused whoami`, `fused logout`."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     login = sub.add_parser("login", help="log in to a server (OAuth device flow)")
     login.add_argument("--server", required=True, help="the server's URL")
     login.add_argument("--open-browser", action="store_true")
+
+    sub.add_parser("whoami", help="the account you are logged in as")
+    sub.add_parser("logout", help="forget the saved login ($FUSED_HOME/credentials)")
+    # `fused run` parses its own arguments (UDF parameters are free-form --NAME VALUE).
+    sub.add_parser("run", help="run a UDF and print or save its result", add_help=False)
     return parser
 
 
@@ -52,6 +58,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
         return _serve(argv[1:])
+    if argv[:1] == ["run"]:
+        from fused._cli_run import run_command
+
+        return run_command(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "admin":
@@ -65,6 +75,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from fused._account import login
 
             login(args.server, open_browser=args.open_browser)
+        elif args.command == "whoami":
+            from fused._account import whoami
+
+            me = whoami()
+            print(me.get("email", me))
+        elif args.command == "logout":
+            from fused._client import forget_credentials
+
+            path = forget_credentials()
+            print(f"logged out (removed {path})" if path else "not logged in")
     except KeyboardInterrupt:
         return 130
     except (ValueError, OSError, PermissionError, RuntimeError) as exc:

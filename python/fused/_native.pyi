@@ -112,6 +112,18 @@ def admin_create_user(email: str, data_dir: Union[str, PathLike[str]]) -> str: .
 
 # encoders -----------------------------------------------------------------------------------
 def encode_table(ipc: bytes, format: str, tile: Optional[tuple[int, int, int]] = None) -> bytes: ...
+def encode_result(
+    kind: str,
+    format: str,
+    *,
+    payload: Optional[bytes] = None,
+    value: Any = None,
+    dtype: Optional[str] = None,
+    shape: Optional[list[int]] = None,
+    bounds: Optional[list[float]] = None,
+    content_type: Optional[str] = None,
+    tile: Optional[tuple[int, int, int]] = None,
+) -> bytes: ...
 
 # @fused.cache disk store --------------------------------------------------------------------
 class CacheLock:

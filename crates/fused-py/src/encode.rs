@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::error::PyFusedResult;
+use crate::runcache::canonical_from_parts;
 
 /// Encode an Arrow IPC stream (a table; WKB geometry with GeoParquet `geo` metadata or
 /// geoarrow.wkb fields) as `format` ("parquet", "geojson", "json", "csv", "arrow", "mvt");
@@ -30,7 +31,41 @@ fn encode_table<'py>(
     Ok(PyBytes::new(py, &encoded?.body))
 }
 
+/// Encode a canonical result, given by its parts as `RunStore.put` takes them (the form
+/// `fused._canonical.for_cache` returns), as `format` (any name the server's `format=`
+/// takes: parquet, geojson, json, csv, arrow, mvt, png, tiff, npy): the bytes the server
+/// would answer. `tile` (x, y, z) places MVT and tile rasters. ValueError when the format
+/// does not fit the result. The GIL is released while encoding.
+#[pyfunction]
+#[pyo3(signature = (kind, format, *, payload=None, value=None, dtype=None, shape=None,
+                    bounds=None, content_type=None, tile=None))]
+#[allow(clippy::too_many_arguments)]
+fn encode_result<'py>(
+    py: Python<'py>,
+    kind: &str,
+    format: &str,
+    payload: Option<&[u8]>,
+    value: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&str>,
+    shape: Option<Vec<usize>>,
+    bounds: Option<[f64; 4]>,
+    content_type: Option<&str>,
+    tile: Option<(u32, u32, u8)>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = Format::from_name(format).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "invalid format: expected one of parquet, geojson, json, csv, arrow, mvt, png, \
+             tiff, npy, got {format:?}"
+        ))
+    })?;
+    let result = canonical_from_parts(kind, payload, value, dtype, shape, bounds, content_type)?;
+    let tile = tile.map(|(x, y, z)| TileBounds { x, y, z });
+    let encoded: PyFusedResult<_> = py.detach(|| Ok(encode(&result, fmt, tile)?));
+    Ok(PyBytes::new(py, &encoded?.body))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_table, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_result, m)?)?;
     Ok(())
 }

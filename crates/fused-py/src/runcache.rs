@@ -91,6 +91,66 @@ struct PyRunStore {
     inner: Arc<TieredStore>,
 }
 
+/// A canonical result from its parts, as `RunStore.put` and `encode_result` take them:
+/// "table" (`payload`: Arrow IPC stream), "raster" (`payload`: raw C-order bytes, `dtype`
+/// as numpy's `dtype.str`, `shape`, optional `bounds`), "json" (`value`), "bytes"
+/// (`payload`, `content_type`).
+pub(crate) fn canonical_from_parts(
+    kind: &str,
+    payload: Option<&[u8]>,
+    value: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&str>,
+    shape: Option<Vec<usize>>,
+    bounds: Option<[f64; 4]>,
+    content_type: Option<&str>,
+) -> PyResult<CanonicalResult> {
+    let need = |what: &str| bad(format!("a {kind} result needs `{what}`"));
+    let result = match kind {
+        "table" => CanonicalResult::Table {
+            ipc: payload.ok_or_else(|| need("payload"))?.to_vec(),
+        },
+        "raster" => {
+            let data = payload.ok_or_else(|| need("payload"))?.to_vec();
+            let dtype_text = dtype.ok_or_else(|| need("dtype"))?;
+            let dtype = Dtype::from_numpy(dtype_text)
+                .ok_or_else(|| bad(format!("unsupported raster dtype {dtype_text:?}")))?;
+            let shape = shape.ok_or_else(|| need("shape"))?;
+            let expected = shape
+                .iter()
+                .try_fold(dtype.size(), |a, d| a.checked_mul(*d));
+            if expected != Some(data.len()) {
+                return Err(bad(format!(
+                    "raster of shape {shape:?} and dtype {dtype_text} needs {expected:?} \
+                     bytes, got {}",
+                    data.len()
+                )));
+            }
+            CanonicalResult::Raster {
+                data,
+                dtype,
+                shape,
+                bounds,
+            }
+        }
+        "json" => CanonicalResult::Json(match value {
+            Some(v) => to_json(v, "result", 0)?,
+            None => Value::Null,
+        }),
+        "bytes" => CanonicalResult::Bytes {
+            data: payload.ok_or_else(|| need("payload"))?.to_vec(),
+            content_type: content_type
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+        },
+        other => {
+            return Err(PyTypeError::new_err(format!(
+                "unknown result kind {other:?}: expected table, raster, json or bytes"
+            )))
+        }
+    };
+    Ok(result)
+}
+
 fn bad(message: String) -> PyErr {
     PyValueError::new_err(message)
 }
@@ -179,50 +239,8 @@ impl PyRunStore {
         content_type: Option<&str>,
         tile: Option<(u32, u32, u32)>,
     ) -> PyResult<()> {
-        let need = |what: &str| bad(format!("a {kind} result needs `{what}`"));
-        let result = match kind {
-            "table" => CanonicalResult::Table {
-                ipc: payload.ok_or_else(|| need("payload"))?.to_vec(),
-            },
-            "raster" => {
-                let data = payload.ok_or_else(|| need("payload"))?.to_vec();
-                let dtype_text = dtype.ok_or_else(|| need("dtype"))?;
-                let dtype = Dtype::from_numpy(dtype_text)
-                    .ok_or_else(|| bad(format!("unsupported raster dtype {dtype_text:?}")))?;
-                let shape = shape.ok_or_else(|| need("shape"))?;
-                let expected = shape
-                    .iter()
-                    .try_fold(dtype.size(), |a, d| a.checked_mul(*d));
-                if expected != Some(data.len()) {
-                    return Err(bad(format!(
-                        "raster of shape {shape:?} and dtype {dtype_text} needs {expected:?} \
-                         bytes, got {}",
-                        data.len()
-                    )));
-                }
-                CanonicalResult::Raster {
-                    data,
-                    dtype,
-                    shape,
-                    bounds,
-                }
-            }
-            "json" => CanonicalResult::Json(match value {
-                Some(v) => to_json(v, "result", 0)?,
-                None => Value::Null,
-            }),
-            "bytes" => CanonicalResult::Bytes {
-                data: payload.ok_or_else(|| need("payload"))?.to_vec(),
-                content_type: content_type
-                    .unwrap_or("application/octet-stream")
-                    .to_string(),
-            },
-            other => {
-                return Err(PyTypeError::new_err(format!(
-                    "unknown result kind {other:?}: expected table, raster, json or bytes"
-                )))
-            }
-        };
+        let result =
+            canonical_from_parts(kind, payload, value, dtype, shape, bounds, content_type)?;
         let entry = Entry {
             result: Arc::new(result),
             created_at: now_ms(),
