@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use fused_server::config::{parse_args, Command, HELP};
+use fused_server::config::{help, parse_args, Command};
 use fused_server::routes::registry::Registry;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -24,8 +24,8 @@ fn serve(py: Python<'_>, args: Vec<String>, python: String, data_dir: PathBuf) -
     argv.extend(args);
     let config = match parse_args(argv) {
         Ok(Command::Serve(config)) => config,
-        Ok(Command::Help) => {
-            println!("{}", HELP.replace("fused-server [serve]", "fused serve"));
+        Ok(Command::Help(_)) => {
+            print!("{}", help("fused serve"));
             return Ok(());
         }
         Ok(Command::Version) => {

@@ -1,19 +1,24 @@
-//! Command-line flags of `fused-server` (and `fused serve`), parsed by hand.
+//! Command-line flags of `fused-server` (and `fused serve`), parsed by `clap` (derive).
 //!
 //! ```text
 //! fused-server [serve] [--host 127.0.0.1] [--port 8000] [--data-dir ~/.fused/server]
 //!                      [--workers N] [--python PATH] [--cache-memory-mb N]
 //!                      [--timeout S] [--max-timeout S] [--worker-memory-mb N]
 //!                      [--worker-max-tasks N] [--queue-size N] [--spare-workers N]
-//!                      [--shutdown-grace S]
-//!                      [--log-format json|text]
+//!                      [--shutdown-grace S] [--log-format json|text]
 //! fused-server admin create-user EMAIL [--data-dir DIR]
 //! fused-server --help | --version
 //! ```
-//! Flags take `--flag value` or `--flag=value`. Errors name the flag.
+//! Flags take `--flag value` or `--flag=value`; a flag given twice keeps the last value (so
+//! `fused serve` can put its defaults first). Every serve flag can also be set from the
+//! environment (`FUSED_SERVER_PORT=9000`, ...; the names are in `--help`); a flag on the
+//! command line wins. Errors name the flag (or the variable) and what was expected.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +61,7 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// `json` or `text`; the error names what was expected.
+    /// `json` or `text` (any case); the error says what was expected.
     pub fn parse(v: &str) -> Result<Self, String> {
         match v.trim().to_ascii_lowercase().as_str() {
             "json" => Ok(LogFormat::Json),
@@ -77,48 +82,26 @@ impl LogFormat {
 }
 
 impl ServerConfig {
-    /// The defaults: 127.0.0.1:8000, `~/.fused/server`, one worker per core,
-    /// `$FUSED_PYTHON` or `python3`, `$FUSED_LOG_FORMAT` or JSON logs (an invalid value is
-    /// an error in [`parse_args`] and JSON here).
+    /// The defaults, as an empty command line gives them (environment variables included).
     pub fn from_env() -> Self {
-        ServerConfig {
-            host: "127.0.0.1".into(),
-            port: 8000,
-            data_dir: default_data_dir(),
-            workers: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .max(1),
-            python: std::env::var("FUSED_PYTHON")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "python3".into()),
-            cache_memory_mb: 256,
-            timeout: Duration::from_secs(120),
-            max_timeout: Duration::from_secs(3600),
-            worker_memory_mb: 0,
-            worker_max_tasks: 1000,
-            queue_size: 1024,
-            spare_workers: 1,
-            shutdown_grace: Duration::from_secs(30),
-            log_format: LogFormat::from_env().unwrap_or_default(),
+        match parse_args(std::iter::empty::<String>()) {
+            Ok(Command::Serve(c)) => c,
+            _ => ServeArgs::defaults_only().into_config(),
         }
-        .with_default_memory_limit()
-    }
-
-    /// The default worker memory limit: 80% of this machine's memory shared by the workers
-    /// and the spares, at least 512 MiB (no limit where the total is unknown).
-    fn with_default_memory_limit(mut self) -> Self {
-        if let Some(total) = total_memory_mb() {
-            let share = total * 8 / 10 / (self.workers + self.spare_workers).max(1) as u64;
-            self.worker_memory_mb = share.max(512);
-        }
-        self
     }
 
     /// `<data_dir>/tmp`: payload files between workers and server.
     pub fn tmp_dir(&self) -> PathBuf {
         self.data_dir.join("tmp")
+    }
+}
+
+/// The default worker memory limit: 80% of this machine's memory shared by the workers and
+/// the spares, at least 512 MiB (no limit where the total is unknown).
+fn default_memory_limit(workers: usize, spares: usize) -> u64 {
+    match total_memory_mb() {
+        Some(total) => (total * 8 / 10 / (workers + spares).max(1) as u64).max(512),
+        None => 0,
     }
 }
 
@@ -130,6 +113,12 @@ fn total_memory_mb() -> Option<u64> {
     Some(kb / 1024)
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(1)
+}
+
 /// `~/.fused/server` (`$HOME` unset: `./.fused/server`).
 pub fn default_data_dir() -> PathBuf {
     home().join(".fused").join("server")
@@ -138,8 +127,7 @@ pub fn default_data_dir() -> PathBuf {
 fn home() -> PathBuf {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
 }
 
 /// Expand a leading `~` or `~/`.
@@ -158,7 +146,7 @@ fn expand_tilde(s: &str) -> PathBuf {
 pub enum Command {
     Serve(ServerConfig),
     CreateUser { email: String, data_dir: PathBuf },
-    Help,
+    Help(String),
     Version,
 }
 
@@ -167,44 +155,166 @@ pub enum Command {
 #[error("{0}\n(see fused-server --help)")]
 pub struct ConfigError(pub String);
 
-pub const HELP: &str = "\
-fused-server: run UDFs as HTTP endpoints on a pool of warm Python workers
+const ABOUT: &str = "fused-server: run UDFs as HTTP endpoints on a pool of warm Python workers";
+const AFTER_HELP: &str = "\
+Every option can also be set from the environment variable shown with it; a flag on the
+command line wins. `fused-server admin create-user EMAIL [--data-dir DIR]` creates an account
+and prints its API key once, as its last line of output.";
 
-Usage:
-  fused-server [serve] [OPTIONS]
-  fused-server admin create-user EMAIL [--data-dir DIR]
-  fused-server --help | --version
+/// `fused-server [serve]` options.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "fused-server",
+    about = ABOUT,
+    after_help = AFTER_HELP,
+    disable_version_flag = true,
+    args_override_self = true,
+    allow_negative_numbers = true
+)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FUSED_SERVER_HOST", default_value = "127.0.0.1",
+          value_name = "HOST", value_parser = non_empty("a host name or address"))]
+    host: String,
+    /// Port to listen on, 0 for any free port.
+    #[arg(long, env = "FUSED_SERVER_PORT", default_value_t = 8000, value_name = "PORT",
+          value_parser = port)]
+    port: u16,
+    /// Registry, results and temporary files [default: ~/.fused/server].
+    #[arg(long, env = "FUSED_SERVER_DATA_DIR", value_name = "DIR", value_parser = data_dir)]
+    data_dir: Option<PathBuf>,
+    /// Number of Python worker processes [default: number of cores].
+    #[arg(long, env = "FUSED_SERVER_WORKERS", value_name = "N",
+          value_parser = integer(1, 1024))]
+    workers: Option<u64>,
+    /// Python interpreter with the fused package installed.
+    #[arg(long, env = "FUSED_PYTHON", default_value = "python3", value_name = "PATH",
+          value_parser = non_empty("a path"))]
+    python: String,
+    /// Memory tier of the run result cache in MiB, 0 turns it off (the disk tier under
+    /// DIR/cache stays on).
+    #[arg(long, env = "FUSED_SERVER_CACHE_MEMORY_MB", default_value_t = 256, value_name = "N",
+          value_parser = integer(0, 1 << 20))]
+    cache_memory_mb: u64,
+    /// Time limit of one UDF call in seconds, counted from when it starts on a worker;
+    /// requests may ask for another with the x-fused-timeout header.
+    #[arg(long, env = "FUSED_SERVER_TIMEOUT", default_value = "120", value_name = "S",
+          value_parser = seconds)]
+    timeout: Duration,
+    /// The most x-fused-timeout may ask for, in seconds.
+    #[arg(long, env = "FUSED_SERVER_MAX_TIMEOUT", default_value = "3600", value_name = "S",
+          value_parser = seconds)]
+    max_timeout: Duration,
+    /// Resident memory limit of one worker in MiB; a task over it is killed (502
+    /// out_of_memory), 0 for none [default: 80% of the machine's memory divided among the
+    /// workers and spares].
+    #[arg(long, env = "FUSED_SERVER_WORKER_MEMORY_MB", value_name = "N",
+          value_parser = integer(0, 1 << 24))]
+    worker_memory_mb: Option<u64>,
+    /// Replace a worker after N tasks, 0 for never.
+    #[arg(long, env = "FUSED_SERVER_WORKER_MAX_TASKS", default_value_t = 1000,
+          value_name = "N", value_parser = integer(0, u64::MAX >> 1))]
+    worker_max_tasks: u64,
+    /// Tasks that may wait for a worker; more get 503 with Retry-After.
+    #[arg(long, env = "FUSED_SERVER_QUEUE_SIZE", default_value_t = 1024, value_name = "N",
+          value_parser = integer(1, 1 << 20))]
+    queue_size: u64,
+    /// Started, idle workers kept ready to replace one that dies.
+    #[arg(long, env = "FUSED_SERVER_SPARE_WORKERS", default_value_t = 1, value_name = "N",
+          value_parser = integer(0, 64))]
+    spare_workers: u64,
+    /// How long SIGTERM / Ctrl-C waits for requests in flight before the workers are
+    /// killed, in seconds (0: at once).
+    #[arg(long, env = "FUSED_SERVER_SHUTDOWN_GRACE", default_value = "30", value_name = "S",
+          value_parser = grace)]
+    shutdown_grace: Duration,
+    /// Log lines on stderr: json (one JSON object per line) or text.
+    #[arg(long, env = "FUSED_LOG_FORMAT", default_value = "json", value_name = "FMT",
+          value_parser = log_format)]
+    log_format: LogFormat,
+    /// Show the version.
+    #[arg(short = 'V', long, action = clap::ArgAction::SetTrue)]
+    version: bool,
+}
 
-Options:
-  --host HOST        address to listen on (default 127.0.0.1)
-  --port PORT        port to listen on, 0 for any free port (default 8000)
-  --data-dir DIR     registry, results and temporary files (default ~/.fused/server)
-  --workers N        number of Python worker processes (default: number of cores)
-  --python PATH      Python interpreter with the fused package installed
-                     (default: $FUSED_PYTHON, else python3)
-  --cache-memory-mb N  memory tier of the run result cache in MiB, 0 turns it off
-                     (default 256; the disk tier under DIR/cache stays on)
-  --timeout S        time limit of one UDF call, counted from when it starts on a
-                     worker; requests may ask for another with the x-fused-timeout
-                     header (default 120)
-  --max-timeout S    the most x-fused-timeout may ask for (default 3600)
-  --worker-memory-mb N  resident memory limit of one worker; a task over it is killed
-                     (502 out_of_memory), 0 for none (default: 80% of the machine's
-                     memory divided among the workers and spares)
-  --worker-max-tasks N  replace a worker after N tasks, 0 for never (default 1000)
-  --queue-size N     tasks that may wait for a worker; more get 503 with Retry-After
-                     (default 1024)
-  --spare-workers N  started, idle workers kept ready to replace one that dies
-                     (default 1)
-  --shutdown-grace S  how long SIGTERM / Ctrl-C waits for requests in flight before
-                     the workers are killed (default 30)
-  --log-format FMT   json (one JSON object per line) or text, on stderr
-                     (default: $FUSED_LOG_FORMAT, else json)
-  -h, --help         show this help
-  -V, --version      show the version
+impl ServeArgs {
+    /// The built-in defaults, ignoring the environment (when even that does not parse).
+    fn defaults_only() -> Self {
+        ServeArgs {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            data_dir: None,
+            workers: None,
+            python: "python3".into(),
+            cache_memory_mb: 256,
+            timeout: Duration::from_secs(120),
+            max_timeout: Duration::from_secs(3600),
+            worker_memory_mb: None,
+            worker_max_tasks: 1000,
+            queue_size: 1024,
+            spare_workers: 1,
+            shutdown_grace: Duration::from_secs(30),
+            log_format: LogFormat::Json,
+            version: false,
+        }
+    }
 
-admin create-user prints the new user's API key once, as its last line of output.
-";
+    fn into_config(self) -> ServerConfig {
+        let workers = self.workers.map_or_else(cores, |n| n as usize).max(1);
+        let spare_workers = self.spare_workers as usize;
+        ServerConfig {
+            host: self.host,
+            port: self.port,
+            data_dir: self.data_dir.unwrap_or_else(default_data_dir),
+            workers,
+            python: self.python,
+            cache_memory_mb: self.cache_memory_mb,
+            timeout: self.timeout,
+            max_timeout: self.max_timeout,
+            worker_memory_mb: self
+                .worker_memory_mb
+                .unwrap_or_else(|| default_memory_limit(workers, spare_workers)),
+            worker_max_tasks: self.worker_max_tasks,
+            queue_size: self.queue_size as usize,
+            spare_workers,
+            shutdown_grace: self.shutdown_grace,
+            log_format: self.log_format,
+        }
+    }
+}
+
+/// `fused-server admin ...`.
+#[derive(Debug, Parser)]
+#[command(name = "fused-server admin", about = "administration")]
+struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an account; prints its API key once, as the last line.
+    CreateUser(CreateUser),
+}
+
+#[derive(Debug, Args)]
+struct CreateUser {
+    /// The account's email address.
+    #[arg(value_name = "EMAIL", value_parser = email)]
+    email: String,
+    /// The server's data directory [default: ~/.fused/server].
+    #[arg(long, env = "FUSED_SERVER_DATA_DIR", value_name = "DIR", value_parser = data_dir)]
+    data_dir: Option<PathBuf>,
+}
+
+/// The help text of `fused-server [serve]`, under another program name (`fused serve`).
+pub fn help(program: &'static str) -> String {
+    ServeArgs::command()
+        .name(program)
+        .bin_name(program)
+        .render_help()
+        .to_string()
+}
 
 /// Parse the arguments after the program name.
 pub fn parse_args<I, S>(args: I) -> Result<Command, ConfigError>
@@ -219,144 +329,160 @@ where
         Some("admin") => return parse_admin(&rest[1..]),
         _ => {}
     }
-    let mut cfg = ServerConfig::from_env();
-    let mut memory_set = false;
-    cfg.log_format = LogFormat::from_env()?;
-    let mut flags = Flags::new(rest);
-    while let Some(flag) = flags.next_flag()? {
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "-V" | "--version" => return Ok(Command::Version),
-            "--host" => {
-                let v = flags.value(&flag)?;
-                if v.trim().is_empty() {
-                    return Err(ConfigError(
-                        "--host: expected a host name or address, got \"\"".into(),
-                    ));
-                }
-                cfg.host = v;
-            }
-            "--port" => {
-                let v = flags.value(&flag)?;
-                cfg.port = v.parse().map_err(|_| {
-                    ConfigError(format!("--port: expected a port number 0-65535, got {v:?}"))
-                })?;
-            }
-            "--data-dir" => cfg.data_dir = data_dir(&flags.value(&flag)?)?,
-            "--workers" => {
-                let v = flags.value(&flag)?;
-                cfg.workers = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=1024).contains(n))
-                    .ok_or_else(|| {
-                        ConfigError(format!("--workers: expected an integer 1-1024, got {v:?}"))
-                    })?;
-            }
-            "--python" => {
-                let v = flags.value(&flag)?;
-                if v.is_empty() {
-                    return Err(ConfigError("--python: expected a path, got \"\"".into()));
-                }
-                cfg.python = v;
-            }
-            "--cache-memory-mb" => {
-                let v = flags.value(&flag)?;
-                cfg.cache_memory_mb =
-                    v.parse::<u64>()
-                        .ok()
-                        .filter(|n| *n <= 1 << 20)
-                        .ok_or_else(|| {
-                            ConfigError(format!(
-                                "--cache-memory-mb: expected an integer 0-1048576, got {v:?}"
-                            ))
-                        })?;
-            }
-            "--timeout" => cfg.timeout = seconds(&flag, &flags.value(&flag)?)?,
-            "--max-timeout" => cfg.max_timeout = seconds(&flag, &flags.value(&flag)?)?,
-            "--shutdown-grace" => {
-                let v = flags.value(&flag)?;
-                cfg.shutdown_grace = if v.trim() == "0" {
-                    Duration::ZERO
-                } else {
-                    seconds(&flag, &v)?
-                };
-            }
-            "--worker-memory-mb" => {
-                cfg.worker_memory_mb = integer(&flag, &flags.value(&flag)?, 0, 1 << 24)?;
-                memory_set = true;
-            }
-            "--worker-max-tasks" => {
-                cfg.worker_max_tasks = integer(&flag, &flags.value(&flag)?, 0, u64::MAX >> 1)?;
-            }
-            "--queue-size" => {
-                cfg.queue_size = integer(&flag, &flags.value(&flag)?, 1, 1 << 20)? as usize;
-            }
-            "--spare-workers" => {
-                cfg.spare_workers = integer(&flag, &flags.value(&flag)?, 0, 64)? as usize;
-            }
-            "--log-format" => {
-                let v = flags.value(&flag)?;
-                cfg.log_format =
-                    LogFormat::parse(&v).map_err(|e| ConfigError(format!("--log-format: {e}")))?;
-            }
-            other => return Err(unknown(other)),
+    let argv = std::iter::once("fused-server".to_string()).chain(rest.iter().cloned());
+    let matches = match ServeArgs::command().try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+            return Ok(Command::Help(help("fused-server")))
         }
+        Err(e) => return Err(config_error(&e)),
+    };
+    let parsed = ServeArgs::from_arg_matches(&matches).map_err(|e| config_error(&e))?;
+    if parsed.version {
+        return Ok(Command::Version);
     }
-    if cfg.max_timeout < cfg.timeout {
+    if parsed.max_timeout < parsed.timeout {
         return Err(ConfigError(format!(
             "--max-timeout: expected at least --timeout ({} s), got {} s",
-            cfg.timeout.as_secs_f64(),
-            cfg.max_timeout.as_secs_f64()
+            parsed.timeout.as_secs_f64(),
+            parsed.max_timeout.as_secs_f64()
         )));
     }
-    if !memory_set {
-        cfg = cfg.with_default_memory_limit();
-    }
-    Ok(Command::Serve(cfg))
+    Ok(Command::Serve(parsed.into_config()))
 }
 
 fn parse_admin(args: &[String]) -> Result<Command, ConfigError> {
-    match args.first().map(String::as_str) {
-        Some("create-user") => {}
-        Some("-h") | Some("--help") => return Ok(Command::Help),
-        Some(other) => {
-            return Err(ConfigError(format!(
-                "admin: unknown command {other:?} (expected create-user)"
-            )))
-        }
-        None => {
-            return Err(ConfigError(
-                "admin: expected a command (create-user)".into(),
-            ))
-        }
+    let argv = std::iter::once("fused-server admin".to_string()).chain(args.iter().cloned());
+    match AdminArgs::try_parse_from(argv) {
+        Ok(AdminArgs {
+            command: AdminCommand::CreateUser(c),
+        }) => Ok(Command::CreateUser {
+            email: c.email,
+            data_dir: c.data_dir.unwrap_or_else(default_data_dir),
+        }),
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => Ok(Command::Help(e.render().to_string())),
+        Err(e) => Err(config_error(&e)),
     }
-    let mut email = None;
-    let mut dir = default_data_dir();
-    let mut flags = Flags::new(&args[1..]);
-    while let Some(arg) = flags.next_arg()? {
-        match arg {
-            Arg::Flag(f) if f == "--data-dir" => dir = data_dir(&flags.value(&f)?)?,
-            Arg::Flag(f) if f == "-h" || f == "--help" => return Ok(Command::Help),
-            Arg::Flag(f) => return Err(unknown(&f)),
-            Arg::Positional(p) if email.is_none() => email = Some(p),
-            Arg::Positional(p) => {
-                return Err(ConfigError(format!(
-                    "admin create-user: unexpected argument {p:?} (one EMAIL expected)"
-                )))
+}
+
+/// A clap error as one line that names the flag (or variable) and what was expected.
+fn config_error(e: &clap::Error) -> ConfigError {
+    let context = |kind: ContextKind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => Some(v.join(", ")),
+        _ => None,
+    };
+    // "--port <PORT>" -> "--port"; an env var error names the variable.
+    let flag = context(ContextKind::InvalidArg)
+        .map(|a| a.split_whitespace().next().unwrap_or_default().to_string());
+    let message = match e.kind() {
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            let flag = flag.unwrap_or_default();
+            match std::error::Error::source(e) {
+                Some(source) => format!("{flag}: {source}"),
+                None => match context(ContextKind::InvalidValue) {
+                    Some(v) if !v.is_empty() => format!("{flag}: invalid value {v:?}"),
+                    _ => format!("{flag}: expected a value"),
+                },
             }
         }
+        ErrorKind::UnknownArgument => {
+            let arg = context(ContextKind::InvalidArg).unwrap_or_default();
+            if arg.starts_with('-') {
+                format!("unknown option {arg}")
+            } else {
+                format!("unexpected argument {arg:?}")
+            }
+        }
+        ErrorKind::NoEquals | ErrorKind::TooFewValues => {
+            format!("{}: expected a value", flag.unwrap_or_default())
+        }
+        ErrorKind::MissingRequiredArgument => {
+            format!(
+                "expected {}",
+                context(ContextKind::InvalidArg).unwrap_or_default()
+            )
+        }
+        ErrorKind::InvalidSubcommand => format!(
+            "unknown command {:?} (expected create-user)",
+            context(ContextKind::InvalidSubcommand).unwrap_or_default()
+        ),
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "expected a command (create-user)".to_string()
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            first.trim_start_matches("error: ").to_string()
+        }
+    };
+    ConfigError(message)
+}
+
+// -- value parsers: each error says what was expected and what was given -------------------
+
+fn non_empty(what: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |v: &str| {
+        if v.trim().is_empty() {
+            Err(format!("expected {what}, got \"\""))
+        } else {
+            Ok(v.to_string())
+        }
     }
-    let email = email.ok_or_else(|| ConfigError("admin create-user: expected EMAIL".into()))?;
-    if !valid_email(&email) {
-        return Err(ConfigError(format!(
-            "admin create-user: expected an email address like name@example.com, got {email:?}"
-        )));
+}
+
+fn port(v: &str) -> Result<u16, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("expected a port number 0-65535, got {v:?}"))
+}
+
+fn integer(min: u64, max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone {
+    move |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| format!("expected an integer {min}-{max}, got {v:?}"))
     }
-    Ok(Command::CreateUser {
-        email,
-        data_dir: dir,
-    })
+}
+
+fn data_dir(v: &str) -> Result<PathBuf, String> {
+    if v.is_empty() {
+        return Err("expected a directory, got \"\"".into());
+    }
+    Ok(expand_tilde(v))
+}
+
+fn email(v: &str) -> Result<String, String> {
+    if valid_email(v) {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "expected an email address like name@example.com, got {v:?}"
+        ))
+    }
+}
+
+fn log_format(v: &str) -> Result<LogFormat, String> {
+    LogFormat::parse(v)
+}
+
+/// A positive number of seconds up to a year.
+fn seconds(v: &str) -> Result<Duration, String> {
+    positive_seconds(v)
+        .filter(|s| *s <= 86400.0 * 365.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("expected a positive number of seconds, got {v:?}"))
+}
+
+/// Like [`seconds`], and 0 (no grace period).
+fn grace(v: &str) -> Result<Duration, String> {
+    if v.trim() == "0" {
+        Ok(Duration::ZERO)
+    } else {
+        seconds(v)
+    }
 }
 
 fn valid_email(s: &str) -> bool {
@@ -379,111 +505,4 @@ pub fn positive_seconds(v: &str) -> Option<f64> {
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s > 0.0)
-}
-
-/// A positive number of seconds up to a year, for a flag.
-fn seconds(flag: &str, v: &str) -> Result<Duration, ConfigError> {
-    positive_seconds(v)
-        .filter(|s| *s <= 86400.0 * 365.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            ConfigError(format!(
-                "{flag}: expected a positive number of seconds, got {v:?}"
-            ))
-        })
-}
-
-/// An integer in `min..=max`.
-fn integer(flag: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            ConfigError(format!(
-                "{flag}: expected an integer {min}-{max}, got {v:?}"
-            ))
-        })
-}
-
-fn data_dir(v: &str) -> Result<PathBuf, ConfigError> {
-    if v.is_empty() {
-        return Err(ConfigError(
-            "--data-dir: expected a directory, got \"\"".into(),
-        ));
-    }
-    Ok(expand_tilde(v))
-}
-
-fn unknown(flag: &str) -> ConfigError {
-    if flag.starts_with('-') {
-        ConfigError(format!("unknown option {flag}"))
-    } else {
-        ConfigError(format!("unexpected argument {flag:?}"))
-    }
-}
-
-enum Arg {
-    Flag(String),
-    Positional(String),
-}
-
-/// Walks `--flag value`, `--flag=value` and positionals.
-struct Flags<'a> {
-    args: &'a [String],
-    pos: usize,
-    inline: Option<String>,
-}
-
-impl<'a> Flags<'a> {
-    fn new(args: &'a [String]) -> Self {
-        Flags {
-            args,
-            pos: 0,
-            inline: None,
-        }
-    }
-
-    fn next_arg(&mut self) -> Result<Option<Arg>, ConfigError> {
-        if let Some(v) = self.inline.take() {
-            return Err(ConfigError(format!("unexpected value {v:?}")));
-        }
-        let Some(arg) = self.args.get(self.pos) else {
-            return Ok(None);
-        };
-        self.pos += 1;
-        if arg.starts_with("--") {
-            if let Some((flag, value)) = arg.split_once('=') {
-                self.inline = Some(value.to_string());
-                return Ok(Some(Arg::Flag(flag.to_string())));
-            }
-        }
-        if arg.starts_with('-') && arg.len() > 1 {
-            Ok(Some(Arg::Flag(arg.clone())))
-        } else {
-            Ok(Some(Arg::Positional(arg.clone())))
-        }
-    }
-
-    fn next_flag(&mut self) -> Result<Option<String>, ConfigError> {
-        match self.next_arg()? {
-            None => Ok(None),
-            Some(Arg::Flag(f)) => Ok(Some(f)),
-            Some(Arg::Positional(p)) => Err(unknown(&p)),
-        }
-    }
-
-    /// The value of `flag` (inline after `=`, else the next argument).
-    fn value(&mut self, flag: &str) -> Result<String, ConfigError> {
-        if let Some(v) = self.inline.take() {
-            return Ok(v);
-        }
-        match self.args.get(self.pos) {
-            Some(v) if !v.starts_with("--") => {
-                self.pos += 1;
-                Ok(v.clone())
-            }
-            _ => Err(ConfigError(format!("{flag}: expected a value"))),
-        }
-    }
 }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use fused_server::config::{parse_args, Command, HELP};
+use fused_server::config::{parse_args, Command};
 use fused_server::routes::registry::Registry;
 
 fn main() -> ExitCode {
@@ -15,8 +15,8 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Help => {
-            print!("{HELP}");
+        Command::Help(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Command::Version => {

@@ -61,7 +61,7 @@ fn log_format_flag() {
         "{e}"
     );
     assert!(error(&["--log-format"]).contains("--log-format: expected a value"));
-    assert!(fused_server::config::HELP.contains("--log-format FMT"));
+    assert!(fused_server::config::help("fused-server").contains("--log-format <FMT>"));
 }
 
 #[test]
@@ -84,10 +84,15 @@ fn errors_name_the_flag() {
 
 #[test]
 fn help_and_version() {
-    assert_eq!(parse_args(["--help"]).unwrap(), Command::Help);
-    assert_eq!(parse_args(["serve", "-h"]).unwrap(), Command::Help);
+    assert!(matches!(parse_args(["--help"]).unwrap(), Command::Help(h) if h.contains("--workers")));
+    assert!(matches!(
+        parse_args(["serve", "-h"]).unwrap(),
+        Command::Help(_)
+    ));
     assert_eq!(parse_args(["--version"]).unwrap(), Command::Version);
-    assert!(fused_server::config::HELP.contains("--workers"));
+    let help = fused_server::config::help("fused serve");
+    assert!(help.contains("--workers <N>") && help.contains("FUSED_SERVER_WORKERS"));
+    assert!(help.contains("fused serve"));
 }
 
 #[test]
@@ -103,4 +108,74 @@ fn admin_create_user() {
     assert!(error(&["admin", "create-user", "nope"]).contains("email"));
     assert!(error(&["admin", "remove"]).contains("unknown command"));
     assert!(error(&["admin", "create-user", "a@b.io", "c@d.io"]).contains("unexpected"));
+}
+
+#[test]
+fn repeated_flags_keep_the_last_value() {
+    // `fused serve` puts its defaults (--python, --data-dir) before the user's flags.
+    let c = serve(&[
+        "--python",
+        "/a/python",
+        "--port",
+        "1",
+        "--python",
+        "/b/python",
+    ]);
+    assert_eq!(c.python, "/b/python");
+    assert_eq!(c.port, 1);
+}
+
+#[test]
+fn value_errors_keep_their_wording() {
+    assert_eq!(
+        error(&["--queue-size", "none"]).lines().next().unwrap(),
+        "--queue-size: expected an integer 1-1048576, got \"none\""
+    );
+    assert!(error(&["--timeout", "-1"]).contains("--timeout: expected a positive number"));
+    assert!(error(&["--timeout", "10", "--max-timeout", "5"]).contains("--max-timeout"));
+    assert!(error(&["--log-format=xml"]).contains("--log-format: expected json or text"));
+    assert_eq!(
+        serve(&["--shutdown-grace", "0"]).shutdown_grace.as_secs(),
+        0
+    );
+}
+
+/// Every flag can come from the environment; the command line wins. Run in a child
+/// process (the environment is process-wide and tests run in threads).
+#[test]
+fn flags_from_the_environment() {
+    if std::env::var_os("FUSED_CONFIG_ENV_CHILD").is_some() {
+        let c = serve(&[]);
+        assert_eq!(c.port, 9123);
+        assert_eq!(c.workers, 3);
+        assert_eq!(c.queue_size, 7);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/from-env"));
+        assert_eq!(serve(&["--port", "9000"]).port, 9000);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "flags_from_the_environment", "--nocapture"])
+        .env("FUSED_CONFIG_ENV_CHILD", "1")
+        .env("FUSED_SERVER_PORT", "9123")
+        .env("FUSED_SERVER_WORKERS", "3")
+        .env("FUSED_SERVER_QUEUE_SIZE", "7")
+        .env("FUSED_SERVER_DATA_DIR", "/tmp/from-env")
+        .env("FUSED_LOG_FORMAT", "text")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let bad = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "flags_from_the_environment"])
+        .env("FUSED_CONFIG_ENV_CHILD", "1")
+        .env("FUSED_SERVER_PORT", "lots")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("--port: expected a port number"));
 }
