@@ -112,6 +112,14 @@ def admin_create_user(email: str, data_dir: Union[str, PathLike[str]]) -> str: .
 
 # encoders -----------------------------------------------------------------------------------
 def encode_table(ipc: bytes, format: str, tile: Optional[tuple[int, int, int]] = None) -> bytes: ...
+def encode_raster(
+    data: bytes,
+    dtype: str,
+    shape: list[int],
+    format: str,
+    bounds: Optional[list[float]] = None,
+    tile: Optional[tuple[int, int, int]] = None,
+) -> bytes: ...
 
 # @fused.cache disk store --------------------------------------------------------------------
 class CacheLock:

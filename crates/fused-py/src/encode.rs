@@ -1,7 +1,7 @@
 //! The server's output encoders, callable from Python (benchmarks, tools).
 
 use fused_core::encode::{encode, Format, TileBounds};
-use fused_core::result::CanonicalResult;
+use fused_core::result::{CanonicalResult, Dtype};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -30,7 +30,52 @@ fn encode_table<'py>(
     Ok(PyBytes::new(py, &encoded?.body))
 }
 
+/// Encode a raster (C-order bytes of a numpy array: `dtype` as numpy writes it, e.g. "|u1",
+/// "<f4"; its `shape`) as `format` ("png", "tiff", "npy"). A GeoTIFF is placed by `bounds`
+/// `[west, south, east, north]` (EPSG:4326), else by `tile` (x, y, z): the tile's bounds, as
+/// the server does for a tile request. The GIL is released while encoding.
+#[pyfunction]
+#[pyo3(signature = (data, dtype, shape, format, bounds=None, tile=None))]
+fn encode_raster<'py>(
+    py: Python<'py>,
+    data: Vec<u8>,
+    dtype: &str,
+    shape: Vec<usize>,
+    format: &str,
+    bounds: Option<[f64; 4]>,
+    tile: Option<(u32, u32, u8)>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = Format::from_name(format)
+        .filter(|f| matches!(f, Format::Png | Format::Tiff | Format::Npy))
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "invalid format: expected png, tiff or npy, got {format:?}"
+            ))
+        })?;
+    let dtype = Dtype::from_numpy(dtype).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "invalid dtype: expected a numpy dtype string of uint8/16/32/64, int8/16/32/64, \
+             float32/64 or bool (e.g. \"|u1\", \"<f4\"), got {dtype:?}"
+        ))
+    })?;
+    let tile = tile
+        .map(|(x, y, z)| {
+            fused_core::tiles::Tile::new(x as i64, y as i64, z as i64)
+                .map_err(|e| PyValueError::new_err(format!("invalid tile: {e}")))
+        })
+        .transpose()?;
+    let result = CanonicalResult::Raster {
+        data,
+        dtype,
+        shape,
+        bounds,
+    };
+    let encoded: PyFusedResult<_> = py.detach(|| Ok(encode(&result, fmt, tile)?));
+    Ok(PyBytes::new(py, &encoded?.body))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_table, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_raster, m)?)?;
     Ok(())
 }
