@@ -48,8 +48,9 @@ def _geo_metadata(df: Any, geometry_columns: list[str], primary: str) -> dict[st
             "geometry_types": sorted({str(t) for t in series.geom_type.dropna().unique()}),
             "crs": crs.to_json_dict() if crs is not None else None,
         }
-        if len(series) and not series.is_empty.all():
-            meta["bbox"] = [float(v) for v in series.total_bounds]
+        bbox = [float(v) for v in series.total_bounds] if len(series) else []
+        if bbox and all(math.isfinite(v) for v in bbox):  # NaN when every geometry is None
+            meta["bbox"] = bbox
         columns[name] = meta
     return {"version": "1.1.0", "primary_column": primary, "columns": columns}
 
@@ -183,9 +184,7 @@ def canonical(value: Any) -> tuple[dict[str, Any], Any]:
     return {"kind": "json"}, text.encode()
 
 
-def encode_result(
-    value: Any, format: str, tile: Optional[tuple[int, int, int]] = None
-) -> bytes:
+def encode_result(value: Any, format: str, tile: Optional[tuple[int, int, int]] = None) -> bytes:
     """`value` (a UDF's return value) encoded as `format` by the server's encoders. `tile`
     (x, y, z) is needed for "mvt" and places a GeoTIFF of an array without bounds on the
     tile (EPSG:4326), as a tile request does."""

@@ -133,16 +133,18 @@ fn null_geometry_as_binary(
         .enumerate()
         .map(|(i, f)| {
             if nulls.contains(&i) {
-                std::sync::Arc::new(f.as_ref().clone().with_data_type(DataType::Binary).with_nullable(true))
+                std::sync::Arc::new(
+                    f.as_ref()
+                        .clone()
+                        .with_data_type(DataType::Binary)
+                        .with_nullable(true),
+                )
             } else {
                 f.clone()
             }
         })
         .collect();
-    let schema = std::sync::Arc::new(Schema::new_with_metadata(
-        fields,
-        schema.metadata().clone(),
-    ));
+    let schema = std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
     let batches = batches
         .into_iter()
         .map(|b| {
