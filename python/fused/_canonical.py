@@ -9,6 +9,8 @@ exchange (see `fused_core::result`).
   geometry -> a one-row GeoDataFrame; a Series -> a one-column DataFrame. (The worker.)
 - `frame_from_arrow(table)`, `value_from_bytes(content_type, data)`: back to Python objects
   (the remote engine and the local run cache).
+- `encode_result(value, format, tile)`: a return value written as the server writes it (the
+  Rust encoders): parquet/geojson/json/csv/arrow/mvt for tables, png/tiff/npy for rasters.
 - `for_cache(value)` / `from_cache(stored)`: the local run cache's exact round trip: only
   values that come back equal, of the same types, are given a canonical form.
 """
@@ -22,6 +24,7 @@ from typing import Any, Optional
 
 __all__ = [
     "canonical",
+    "encode_result",
     "for_cache",
     "frame_from_arrow",
     "from_cache",
@@ -45,8 +48,9 @@ def _geo_metadata(df: Any, geometry_columns: list[str], primary: str) -> dict[st
             "geometry_types": sorted({str(t) for t in series.geom_type.dropna().unique()}),
             "crs": crs.to_json_dict() if crs is not None else None,
         }
-        if len(series) and not series.is_empty.all():
-            meta["bbox"] = [float(v) for v in series.total_bounds]
+        bbox = [float(v) for v in series.total_bounds] if len(series) else []
+        if bbox and all(math.isfinite(v) for v in bbox):  # NaN when every geometry is None
+            meta["bbox"] = bbox
         columns[name] = meta
     return {"version": "1.1.0", "primary_column": primary, "columns": columns}
 
@@ -78,6 +82,12 @@ def _table(df: Any) -> Any:
         **{c: gpd.GeoSeries(df[c]).to_wkb().astype(object) for c in geometry_columns}
     )
     table = pa.Table.from_pandas(plain, preserve_index=None)
+    for name in geometry_columns:
+        # An empty or all-None column of objects is inferred as Arrow `null`: keep it WKB.
+        i = table.schema.get_field_index(name)
+        if i >= 0 and pa.types.is_null(table.schema.field(i).type):
+            field = table.schema.field(i).with_type(pa.binary())
+            table = table.set_column(i, field, table.column(i).cast(pa.binary()))
     metadata = dict(table.schema.metadata or {})
     metadata[b"geo"] = json.dumps(_geo_metadata(df, geometry_columns, primary)).encode()
     return table.replace_schema_metadata(metadata)
@@ -174,6 +184,29 @@ def canonical(value: Any) -> tuple[dict[str, Any], Any]:
     return {"kind": "json"}, text.encode()
 
 
+def encode_result(value: Any, format: str, tile: Optional[tuple[int, int, int]] = None) -> bytes:
+    """`value` (a UDF's return value) encoded as `format` by the server's encoders, byte for
+    byte what a server answers. `tile` (x, y, z) is needed for "mvt" and places a GeoTIFF of
+    an array without bounds on the tile (EPSG:4326), as a tile request does. ValueError when
+    the format does not fit the result."""
+    from fused import _native
+
+    header, payload = canonical(value)
+    kind = header["kind"]
+    parts: dict[str, Any] = {}
+    if kind == "json":
+        parts["value"] = json.loads(bytes(payload))
+    else:
+        parts["payload"] = bytes(payload)
+    if kind == "raster":
+        parts.update(dtype=header["dtype"], shape=list(header["shape"]))
+        if header.get("bounds") is not None:
+            parts["bounds"] = [float(b) for b in header["bounds"]]
+    if kind == "bytes":
+        parts["content_type"] = header.get("content_type")
+    return _native.encode_result(kind, format, tile=tile, **parts)
+
+
 # ---------------------------------------------------------------------------------------
 # canonical -> Python value
 
@@ -203,9 +236,7 @@ def frame_from_arrow(table: Any) -> Any:
     for name, meta in columns.items():
         if name not in df.columns:
             continue
-        crs = meta.get("crs", "OGC:CRS84")  # GeoParquet: absent means OGC:CRS84
-        if crs == "OGC:CRS84":
-            crs = "EPSG:4326"
+        crs = _crs(meta.get("crs", "OGC:CRS84"))  # GeoParquet: absent means OGC:CRS84
         df[name] = gpd.GeoSeries.from_wkb(df[name].to_numpy(), index=df.index, crs=crs)
     primary = geo.get("primary_column") if geo else None
     if primary not in df.columns:
@@ -213,6 +244,38 @@ def frame_from_arrow(table: Any) -> Any:
     if primary is None:
         return df
     return gpd.GeoDataFrame(df, geometry=primary)
+
+
+def _crs(crs: Any) -> Any:
+    """The crs of a GeoParquet column as the user gave it: `"EPSG:3857"` (what `crs=3857`
+    prints) when the PROJJSON's `id` names an authority code for exactly this CRS, else the
+    PROJJSON itself (a custom CRS). The string "OGC:CRS84" (GeoParquet's default when a
+    column has no `crs`) is EPSG:4326."""
+    if crs == "OGC:CRS84":
+        return "EPSG:4326"
+    if not isinstance(crs, dict):
+        return crs
+    ident = crs.get("id")
+    if not (isinstance(ident, dict) and ident.get("authority") and ident.get("code") is not None):
+        return crs
+    code = f"{ident['authority']}:{ident['code']}"
+    text = json.dumps(crs, sort_keys=True)
+    known = _AUTHORITY_CODES.get(text)
+    if known is None:
+        from pyproj import CRS
+
+        try:
+            same = CRS.from_user_input(code) == CRS.from_json_dict(crs)
+        except Exception:  # noqa: BLE001 - an authority pyproj does not know
+            same = False
+        known = code if same else ""
+        if len(_AUTHORITY_CODES) < 256:
+            _AUTHORITY_CODES[text] = known
+    return known or crs
+
+
+# PROJJSON text -> its authority code ("" when the code names another CRS).
+_AUTHORITY_CODES: dict[str, str] = {}
 
 
 def _range_columns(df: Any) -> Any:

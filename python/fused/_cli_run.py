@@ -148,27 +148,6 @@ def parse(argv: list[str]) -> Command:
     return cmd
 
 
-def encode(value: Any, fmt: str, tile: Optional[tuple[int, int, int]]) -> bytes:
-    """`value` in format `fmt`, by the server's encoders (ValueError when it does not fit)."""
-    from fused import _native
-    from fused._canonical import canonical
-
-    fields, payload = canonical(value)
-    kind = fields["kind"]
-    extra: dict[str, Any] = {}
-    if kind == "json":
-        extra["value"] = json.loads(bytes(payload))
-    else:
-        extra["payload"] = bytes(payload)
-    if kind == "raster":
-        extra.update(dtype=fields["dtype"], shape=list(fields["shape"]))
-        if fields.get("bounds") is not None:
-            extra["bounds"] = [float(b) for b in fields["bounds"]]
-    if kind == "bytes":
-        extra["content_type"] = fields.get("content_type")
-    return _native.encode_result(kind, fmt, tile=tile, **extra)
-
-
 def write_atomically(path: str, data: bytes) -> None:
     """Write `data` to `path` through a temporary sibling and a rename."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -220,6 +199,7 @@ def show(value: Any, out: Any) -> None:
 
 
 def run_command(argv: list[str]) -> int:
+    from fused._canonical import encode_result
     from fused._run import run
     from fused.types import UdfParameterError, UdfRuntimeError
 
@@ -259,7 +239,7 @@ def run_command(argv: list[str]) -> int:
         return 0
     tile = (cmd.tile["x"], cmd.tile["y"], cmd.tile["z"]) if cmd.tile else None
     try:
-        data = encode(result, cmd.output_format or "", tile)
+        data = encode_result(result, cmd.output_format or "", tile)
         write_atomically(cmd.output, data)
     except (ValueError, TypeError, OSError) as exc:
         print(f"fused run: cannot write {cmd.output}: {exc}", file=sys.stderr)

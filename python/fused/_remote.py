@@ -121,11 +121,16 @@ def run_remote(
         x, y, z = tile
         path += f"/tiles/{z}/{x}/{y}"
     try:
-        resp = request("POST", path, json_body=body, query=query or None, ok=(200,))
+        resp = request("POST", path, json_body=body, query=query or None, ok=(200, 204))
     except ServerError as err:
         raise _run_error(udf, err) from None
     meta = _metadata(resp.headers)
     _echo(meta)
+    if resp.status == 204:
+        # No content: an empty tile (what a server answers for a frame with no features).
+        import geopandas as gpd
+
+        return gpd.GeoDataFrame(geometry=[])
     return _decode(resp.headers.get("content-type", ""), resp.body, meta)
 
 

@@ -2,7 +2,7 @@
 //! WKB and `geo` metadata, raw raster bytes) are encoded and decoded back.
 //! The WKB reader and the table formats are tested here; format negotiation in
 //! `encode/format.rs`, MVT in `encode/mvt.rs`, rasters (PNG, TIFF, NPY) in
-//! `encode/raster.rs`, cross-checks with geopandas/pyarrow (skipped without them) in
+//! `encode/raster.rs`, empty results in `encode/empty.rs`, cross-checks with geopandas/pyarrow (skipped without them) in
 //! `encode/python.rs`.
 
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use fused_core::result::{CanonicalResult, Dtype};
 use fused_core::Error;
 use serde_json::{json, Value};
 
+#[path = "encode/empty.rs"]
+mod empty;
 #[path = "encode/format.rs"]
 mod format;
 #[path = "encode/mvt.rs"]
@@ -402,7 +404,11 @@ type KeyValues = Vec<(String, Option<String>)>;
 
 fn read_parquet(bytes: Vec<u8>) -> (arrow_schema::SchemaRef, Vec<RecordBatch>, KeyValues) {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let path = std::env::temp_dir().join(format!("fused-encode-{}.parquet", std::process::id()));
+    // One file per call: tests run in parallel threads.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path =
+        std::env::temp_dir().join(format!("fused-encode-{}-{n}.parquet", std::process::id()));
     std::fs::write(&path, bytes).unwrap();
     let file = std::fs::File::open(&path).unwrap();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();

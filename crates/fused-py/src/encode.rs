@@ -25,7 +25,7 @@ fn encode_table<'py>(
             "invalid format: expected parquet, geojson, json, csv, arrow or mvt, got {format:?}"
         ))
     })?;
-    let tile = tile.map(|(x, y, z)| TileBounds { x, y, z });
+    let tile = tile.map(checked_tile).transpose()?;
     let result = CanonicalResult::Table { ipc };
     let encoded: PyFusedResult<_> = py.detach(|| Ok(encode(&result, fmt, tile)?));
     Ok(PyBytes::new(py, &encoded?.body))
@@ -59,9 +59,15 @@ fn encode_result<'py>(
         ))
     })?;
     let result = canonical_from_parts(kind, payload, value, dtype, shape, bounds, content_type)?;
-    let tile = tile.map(|(x, y, z)| TileBounds { x, y, z });
+    let tile = tile.map(checked_tile).transpose()?;
     let encoded: PyFusedResult<_> = py.detach(|| Ok(encode(&result, fmt, tile)?));
     Ok(PyBytes::new(py, &encoded?.body))
+}
+
+/// A tile from Python's (x, y, z), checked against the grid (ValueError naming the index).
+fn checked_tile((x, y, z): (u32, u32, u8)) -> PyResult<TileBounds> {
+    TileBounds::new(i64::from(x), i64::from(y), i64::from(z))
+        .map_err(|e| PyValueError::new_err(format!("invalid tile: {e}")))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

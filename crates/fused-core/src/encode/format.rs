@@ -20,7 +20,7 @@ pub enum Format {
     Mvt,
     /// PNG image (uint8 or bool rasters).
     Png,
-    /// GeoTIFF (TIFF without geo tags when the raster has no bounds).
+    /// GeoTIFF placed by the raster's bounds, else the tile's (a plain TIFF with neither).
     Tiff,
     /// NumPy `.npy` v1.0.
     Npy,

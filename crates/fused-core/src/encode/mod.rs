@@ -46,7 +46,12 @@ pub struct Encoded {
     pub content_type: String,
 }
 
-/// Encode `result` as `format`. `tile` is required for [`Format::Mvt`] and ignored otherwise.
+/// Encode `result` as `format`. `tile` is required for [`Format::Mvt`]; for
+/// [`Format::Tiff`] it georeferences a raster that has no bounds of its own (the tile's
+/// lon/lat bounds, EPSG:4326, as [`crate::tiles::bounds`] gives them); other formats
+/// ignore it.
+///
+/// An [`Format::Mvt`] tile with no feature is an empty body (see `mvt`).
 ///
 /// A format that does not fit the result kind is [`Error::UnsupportedFormat`]; bad input or
 /// a value the format cannot hold is [`Error::Encode`].
@@ -77,11 +82,18 @@ pub fn encode(
             },
             _,
         ) => {
+            // The raster's own bounds (`(array, bounds)`), else the tile's.
+            let bounds = bounds.or_else(|| {
+                tile.map(|t| {
+                    let b = crate::tiles::bounds(t);
+                    [b.west, b.south, b.east, b.north]
+                })
+            });
             let r = RasterRef {
                 data,
                 dtype: *dtype,
                 shape,
-                bounds: *bounds,
+                bounds,
             };
             match format {
                 Format::Png => raster::to_png(&r)?,

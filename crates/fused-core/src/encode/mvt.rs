@@ -10,6 +10,10 @@
 //! `string_value`, floats as `double_value`, non-negative integers as `uint_value`, negative
 //! ones as `sint_value`, booleans as `bool_value`, nulls and NaN left out, other values
 //! (timestamps, lists) as strings. A non-negative integer `id` column also sets the feature id.
+//!
+//! A tile with no feature left (an empty table, geometries all null or empty, everything
+//! clipped away) is the empty body: a valid tile with no layers, which the server answers
+//! as 204 No Content (as martin does; MapLibre and QGIS draw nothing).
 
 use super::clip::{ClipBox, Px, TileProjection};
 use super::geom::{Coord, Geometry, Ring};
@@ -233,7 +237,7 @@ enum ValueKey {
     Bool(bool),
 }
 
-/// Encode a table as one MVT tile.
+/// Encode a table as one MVT tile (empty when no feature is left).
 pub fn to_mvt(ipc: &[u8], tile: Tile) -> Result<Vec<u8>> {
     let table = Table::from_ipc(ipc, "mvt")?;
     let builder = Builder {
@@ -258,6 +262,7 @@ pub fn to_mvt(ipc: &[u8], tile: Tile) -> Result<Vec<u8>> {
     layer.bytes(1, LAYER_NAME.as_bytes());
 
     let mut row = 0;
+    let mut features = 0usize;
     for batch in &table.batches {
         for i in 0..batch.num_rows() {
             let this_row = row;
@@ -327,8 +332,12 @@ pub fn to_mvt(ipc: &[u8], tile: Tile) -> Result<Vec<u8>> {
                 f.uint(3, kind);
                 f.packed(4, &commands(kind, &tg));
                 layer.bytes(2, &f.0);
+                features += 1;
             }
         }
+    }
+    if features == 0 {
+        return Ok(Vec::new());
     }
     for k in &keys {
         layer.bytes(3, k.as_bytes());

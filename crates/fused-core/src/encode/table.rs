@@ -6,7 +6,7 @@ use super::geom::{parse_wkb, Geometry};
 use crate::{Error, Result};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::{DataType, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
@@ -34,6 +34,8 @@ impl Table {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| bad(e.to_string()))?;
         let (geometry_columns, primary) = find_geometry(&schema, format)?;
+        let (schema, batches) = null_geometry_as_binary(schema, batches, &geometry_columns)
+            .map_err(|e| bad(e.to_string()))?;
         Ok(Table {
             schema,
             batches,
@@ -108,7 +110,64 @@ impl Table {
     }
 }
 
+/// Geometry columns of Arrow type Null (what pyarrow infers for an empty or all-null
+/// column of Python objects: an empty GeoDataFrame, or one whose geometries are all None)
+/// retyped as Binary columns of nulls, so every encoder and every reader of our Parquet and
+/// Arrow files sees a WKB column. The schema metadata (`geo`, `pandas`) is kept.
+fn null_geometry_as_binary(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    geometry_columns: &[usize],
+) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), arrow_schema::ArrowError> {
+    let nulls: Vec<usize> = geometry_columns
+        .iter()
+        .copied()
+        .filter(|&c| schema.field(c).data_type() == &DataType::Null)
+        .collect();
+    if nulls.is_empty() {
+        return Ok((schema, batches));
+    }
+    let fields: Vec<arrow_schema::FieldRef> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if nulls.contains(&i) {
+                std::sync::Arc::new(
+                    f.as_ref()
+                        .clone()
+                        .with_data_type(DataType::Binary)
+                        .with_nullable(true),
+                )
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let schema = std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let batches = batches
+        .into_iter()
+        .map(|b| {
+            let columns = b
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if nulls.contains(&i) {
+                        arrow_array::new_null_array(&DataType::Binary, b.num_rows())
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect();
+            RecordBatch::try_new(schema.clone(), columns)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
+}
+
 /// Geometry columns and the primary one, from `geo` metadata or GeoArrow field metadata.
+/// A geometry column of Arrow type Null (no geometry at all) is accepted.
 fn find_geometry(schema: &SchemaRef, format: &str) -> Result<(Vec<usize>, Option<usize>)> {
     let bad = |m: String| Error::encode(format, m);
     let mut cols = Vec::new();
@@ -149,7 +208,7 @@ fn find_geometry(schema: &SchemaRef, format: &str) -> Result<(Vec<usize>, Option
         let f = schema.field(i);
         if !matches!(
             f.data_type(),
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::Null
         ) {
             return Err(bad(format!(
                 "geometry column '{}' is {}, expected binary WKB",

@@ -317,3 +317,33 @@ fn npy_header_and_bytes_exact() {
         .starts_with("{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3, 4), }"));
     assert_eq!(body.len(), 128 + 8 * 24);
 }
+
+#[test]
+fn geotiff_of_a_tile_is_placed_on_the_tile() {
+    // A bare array on a tile request: the tile's lon/lat bounds, EPSG:4326.
+    let tile = TileBounds {
+        x: 655,
+        y: 1583,
+        z: 12,
+    };
+    let b = fused_core::tiles::bounds(tile);
+    let r = raster(vec![9; 256 * 256], Dtype::U8, &[256, 256], None);
+    let t = parse_tiff(&encode(&r, Format::Tiff, Some(tile)).unwrap().body);
+    assert_eq!(
+        t.tags[&33550].1,
+        [(b.east - b.west) / 256.0, (b.north - b.south) / 256.0, 0.0]
+    );
+    assert_eq!(t.tags[&33922].1, [0.0, 0.0, 0.0, b.west, b.north, 0.0]);
+    assert_eq!(t.tags[&34735].1[12..], [2048.0, 0.0, 1.0, 4326.0]);
+    // The UDF's own bounds win over the tile's.
+    let own = raster(vec![9; 4], Dtype::U8, &[2, 2], Some([1.0, 2.0, 3.0, 4.0]));
+    let t = parse_tiff(&encode(&own, Format::Tiff, Some(tile)).unwrap().body);
+    assert_eq!(t.tags[&33922].1, [0.0, 0.0, 0.0, 1.0, 4.0, 0.0]);
+    // PNG and NPY are the same bytes with or without the tile.
+    for f in [Format::Png, Format::Npy] {
+        assert_eq!(
+            encode(&r, f, Some(tile)).unwrap().body,
+            encode(&r, f, None).unwrap().body
+        );
+    }
+}

@@ -135,10 +135,11 @@ impl IntoResponse for RunResponse {
     fn into_response(self) -> Response {
         let mut resp = (self.status, self.body).into_response();
         let headers = resp.headers_mut();
-        if !self.content_type.is_empty() {
-            if let Ok(ct) = HeaderValue::from_str(&self.content_type) {
-                headers.insert(header::CONTENT_TYPE, ct);
-            }
+        if self.content_type.is_empty() {
+            // No body (204, 304): no content type either.
+            headers.remove(header::CONTENT_TYPE);
+        } else if let Ok(ct) = HeaderValue::from_str(&self.content_type) {
+            headers.insert(header::CONTENT_TYPE, ct);
         }
         for (name, value) in self.headers {
             headers.insert(name, value);

@@ -356,6 +356,16 @@ fn encode_result(
         z: t.z,
     });
     match encode::encode(result, format, tile) {
+        // A vector tile with no feature (an empty frame, null geometries, everything
+        // clipped away): 204 No Content, as martin answers; map clients draw nothing.
+        Ok(encoded) if format == encode::Format::Mvt && encoded.body.is_empty() => RunResponse {
+            status: StatusCode::NO_CONTENT,
+            body: Vec::new(),
+            content_type: String::new(),
+            metadata: meta,
+            cors: false,
+            headers,
+        },
         Ok(encoded) => RunResponse {
             status: StatusCode::OK,
             body: encoded.body,
