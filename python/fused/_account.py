@@ -142,7 +142,7 @@ def is_saved_reference(text: str) -> bool:
     return bool(_SAVED.match(text))
 
 
-def saved_package(text: str) -> tuple[dict[str, Any], str]:
+def saved_package(text: str) -> tuple[dict[str, Any], Optional[str]]:
     """The package of `"<email>/<name>"` or `"<name>"` (your own) and its owner's email
     (`fused.load` builds the `Udf`)."""
     match = _SAVED.match(text)

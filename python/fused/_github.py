@@ -33,7 +33,7 @@ class FusedGitHubWarning(UserWarning):
 
 def is_github_url(text: str) -> bool:
     match = _HOST.match(text)
-    return bool(match) and match.group(1).lower() in GITHUB_HOSTS
+    return match is not None and match.group(1).lower() in GITHUB_HOSTS
 
 
 def _settings() -> dict[str, Any]:

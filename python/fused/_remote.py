@@ -141,8 +141,9 @@ def _run_error(udf: Udf, err: ServerError) -> Exception:
             f"got {body.get('value')!r}"
         )
         return exc
-    meta = _metadata(err.headers) or (
-        body.get("metadata") if isinstance(body.get("metadata"), dict) else body
+    metadata = body.get("metadata")
+    meta: dict[str, Any] = _metadata(err.headers) or (
+        metadata if isinstance(metadata, dict) else body
     )
     if err.status == 504 or meta.get("error_type") == "timeout":
         return UdfTimeoutError(f"UDF {udf.name!r} timed out on the server: {meta.get('errormsg')}")

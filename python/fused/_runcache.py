@@ -172,7 +172,7 @@ def cached_call(
         lifetime = DEFAULT_MAX_AGE_S
     keyer = _keyer(udf, prepared) if lifetime > 0 else None
     planned = _run_key(keyer, given, tile) if keyer is not None else None
-    if planned is None:
+    if keyer is None or planned is None:
         return prepared.call(kwargs)
     key, xyz = planned
     namespace = keyer.namespace
