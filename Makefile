@@ -28,12 +28,14 @@ test: build
 	cargo test --release -p fused-core -p fused-server
 	$(PY) -m pytest
 	$(VENV)/bin/ruff check python tests bench examples/quickstart.py
+	$(VENV)/bin/ruff format --check python tests bench
 	cargo fmt --all -- --check
 
 lint: build
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests bench examples/quickstart.py
 	$(VENV)/bin/ruff format --check python tests bench
+	$(VENV)/bin/mypy
 	cargo fmt --all -- --check
 
 fmt:

@@ -32,7 +32,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_server import BIN, ROOT, create_user, free_port, pct
+from bench_server import pct
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from harness import Server, binary  # noqa: E402 (the shared test-server harness)
 
 EMAIL = "load@example.com"
 WORKERS = 2
@@ -506,18 +509,12 @@ async def load(port: int, key: str, server_pid: int, tag: str, args) -> tuple:
 
 
 def start_server(data: Path, log: Path, tag: str) -> tuple[subprocess.Popen, int, str]:
-    key = create_user(data, EMAIL)
-    port = free_port()
     # the server's own log (one JSON line per request) and its workers' stderr
-    proc = subprocess.Popen(
-        [
-            str(BIN),
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-            "--workers",
-            str(WORKERS),
+    srv = Server(
+        binary(),
+        data,
+        workers=WORKERS,
+        extra_args=[
             "--spare-workers",
             str(SPARES),
             "--queue-size",
@@ -530,14 +527,12 @@ def start_server(data: Path, log: Path, tag: str) -> tuple[subprocess.Popen, int
             "10",
             "--log-format",
             "json",
-            "--python",
-            sys.executable,
         ],
-        stdout=subprocess.DEVNULL,
         stderr=open(log, "wb"),  # noqa: SIM115 (closed by the child's exit)
+        email=EMAIL,
         env={**os.environ, "RUST_LOG": "info", TAG_VAR: tag},
     )
-    return proc, port, key
+    return srv.proc, srv.port, srv.key
 
 
 def wait_ready(port: int, timeout: float = 180) -> dict:
@@ -587,8 +582,6 @@ def main() -> int:
     )
     ap.add_argument("--keep-log", type=Path, help="copy the server's log here")
     args = ap.parse_args()
-    if not BIN.exists():
-        subprocess.run(["cargo", "build", "--release", "-p", "fused-server"], cwd=ROOT, check=True)
 
     data = Path(tempfile.mkdtemp(prefix="fused-bench-load-"))
     log = data / "server.log"

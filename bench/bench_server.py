@@ -11,10 +11,8 @@ Starts `target/release/fused-server` (2 workers) on 127.0.0.1 with a temporary d
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release" / "fused-server"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from harness import Server, binary  # noqa: E402 (the shared test-server harness)
 
 TRIVIAL = "@fused.udf\ndef udf():\n    return 1\n"
 POINTS = """@fused.udf
@@ -43,28 +41,11 @@ def udf(bounds: fused.types.Bounds = None, n: int = 1000):
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pct(samples: list[float], q: float) -> float:
     if not samples:
         return float("nan")
     samples = sorted(samples)
     return samples[min(len(samples) - 1, int(q * len(samples)))]
-
-
-def create_user(data: Path, email: str) -> str:
-    """`fused-server admin create-user` in `data`; the new API key."""
-    out = subprocess.run(
-        [str(BIN), "admin", "create-user", email, "--data-dir", str(data)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return out.strip().splitlines()[-1]
 
 
 def timed_gets(port: int, path: str, key: str, n: int) -> list[float]:
@@ -85,39 +66,20 @@ def timed_gets(port: int, path: str, key: str, n: int) -> list[float]:
 def main() -> None:
     import fused
 
-    if not BIN.exists():
-        subprocess.run(["cargo", "build", "--release", "-p", "fused-server"], cwd=ROOT, check=True)
     server_args = sys.argv[1:]  # more fused-server flags, e.g. --worker-max-tasks 0
     print(f"fused-server flags: --workers 2 {' '.join(server_args)}".rstrip() + "\n")
     data = Path(tempfile.mkdtemp(prefix="fused-bench-"))
-    key = create_user(data, "bench@example.com")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(BIN),
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-            "--workers",
-            "2",
-            "--python",
-            sys.executable,
-            *server_args,
-        ],
-        stderr=subprocess.DEVNULL,
+    srv = Server(
+        binary(),
+        data,
+        workers=2,
+        extra_args=server_args,
+        email="bench@example.com",
         env={**os.environ, "RUST_LOG": "warn"},
     )
+    key, port = srv.key, srv.port
     try:
-        for _ in range(300):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port)
-                c.request("GET", "/health")
-                if json.loads(c.getresponse().read())["workers"]["alive"] == 2:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        srv.wait_workers(2, timeout=30)
         os.environ["FUSED_SERVER_URL"] = f"http://127.0.0.1:{port}"
         os.environ["FUSED_AUTH_TOKEN"] = key
         trivial = fused.load(TRIVIAL)
@@ -219,8 +181,7 @@ def main() -> None:
             f"{statistics.median(t) / enc['geojson']:.1f}x |"
         )
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        srv.stop()
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -154,9 +154,9 @@ def test_help(capsys):
 
 
 def test_whoami_and_logout_against_a_server(tmp_path):
-    from test_server_run import Server, _binary
+    from harness import Server, binary
 
-    srv = Server(_binary(), tmp_path / "data", workers=1)
+    srv = Server(binary(), tmp_path / "data", workers=1)
     try:
         env = dict(os.environ)
         env.pop("FUSED_AUTH_TOKEN", None)

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pytest
 import rasterio
 from affine import Affine
-from test_server_run import Server, _binary
+from harness import Server, binary
 
 import fused
 from fused._canonical import encode_result
@@ -36,7 +36,7 @@ TILE_PATH = "/api/v1/run/udf/tiles/12/655/1583"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(_binary(), tmp_path_factory.mktemp("encoders-server"), workers=2)
+    srv = Server(binary(), tmp_path_factory.mktemp("encoders-server"), workers=2)
     srv.wait_workers(2)
     yield srv
     srv.stop()

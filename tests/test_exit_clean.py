@@ -15,7 +15,7 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from test_server_run import Server, _binary
+from harness import Server, binary
 
 PROCESSES = 150
 PARALLEL = 4
@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(_binary(), tmp_path_factory.mktemp("exit-server"), workers=1)
+    srv = Server(binary(), tmp_path_factory.mktemp("exit-server"), workers=1)
     srv.wait_ready()
     yield srv
     srv.stop()

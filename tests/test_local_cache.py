@@ -500,12 +500,12 @@ def test_results_that_do_not_round_trip_are_returned_as_is_and_not_cached(which,
 
 def test_server_and_local_keys_agree(tmp_path, monkeypatch):
     """For string parameters and an x/y/z tile, the local entry's name is the server's."""
-    from test_server_run import Server, _binary
+    from harness import Server, binary
 
     udf = fused.load(TILE)
     counter = tmp_path / "runs.txt"
     data = tmp_path / "data"
-    srv = Server(_binary(), data, workers=1)
+    srv = Server(binary(), data, workers=1)
     try:
         srv.wait_workers(1)
         monkeypatch.setenv("FUSED_SERVER_URL", srv.base)

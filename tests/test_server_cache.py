@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pandas as pd
 import pytest
-from test_server_run import Server, _binary
+from harness import Server, binary
 
 COUNT = """\
 import pandas as pd
@@ -46,7 +46,7 @@ def udf(path: str):
 
 @pytest.fixture(scope="module")
 def exe() -> Path:
-    return _binary()
+    return binary()
 
 
 @pytest.fixture(scope="module")

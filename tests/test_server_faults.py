@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from test_server_run import Server, _binary
+from harness import Server, binary
 
 NOCACHE = "/api/v1/run/udf?cache=false"
 
@@ -89,7 +89,7 @@ def udf(path: str = ""):
 
 @pytest.fixture(scope="module")
 def exe() -> Path:
-    return _binary()
+    return binary()
 
 
 @pytest.fixture(scope="module")

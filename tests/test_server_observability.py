@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_server_run import Server, _binary
+from harness import Server, binary
 
 ECHO = """\
 @fused.udf
@@ -30,7 +30,7 @@ SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$")
 
 @pytest.fixture(scope="module")
 def exe() -> Path:
-    return _binary()
+    return binary()
 
 
 @pytest.fixture()

@@ -4,162 +4,20 @@ temporary data directory, driven over plain HTTP."""
 from __future__ import annotations
 
 import io
-import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import textwrap
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _binary() -> Path:
-    """`$FUSED_SERVER_BIN`, else this checkout's build (cargo is a no-op when up to date; a
-    shared CARGO_TARGET_DIR may hold another checkout's binary, so it always runs)."""
-    if os.environ.get("FUSED_SERVER_BIN"):
-        return Path(os.environ["FUSED_SERVER_BIN"])
-    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
-    subprocess.run(
-        ["cargo", "build", "--release", "--quiet", "-p", "fused-server"],
-        cwd=ROOT,
-        check=True,
-        env={**os.environ, "CARGO_TARGET_DIR": str(target)},
-    )
-    return target / "release" / "fused-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Reply:
-    def __init__(self, status: int, headers, body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
-
-    @property
-    def meta(self) -> dict:
-        return json.loads(self.headers["x-fused-metadata"])
-
-
-class Server:
-    def __init__(
-        self,
-        exe: Path,
-        data_dir: Path,
-        workers: int,
-        extra_args=(),
-        stderr=None,
-        stdout=None,
-        python=None,
-    ) -> None:
-        """`stderr`: an open file for the server's log (default: discarded, or inherited
-        when `FUSED_TEST_LOG` is set); `stdout` likewise (the "ready" line)."""
-        self.exe = exe
-        self.data_dir = data_dir
-        out = subprocess.run(
-            [str(exe), "admin", "create-user", "me@example.com", "--data-dir", str(data_dir)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        self.key = out.strip().splitlines()[-1]
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [
-                str(exe),
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                "--workers",
-                str(workers),
-                "--python",
-                str(python or sys.executable),
-                *extra_args,
-            ],
-            stderr=stderr
-            if stderr is not None
-            else (subprocess.DEVNULL if not os.environ.get("FUSED_TEST_LOG") else None),
-            stdout=stdout if stdout is not None else subprocess.DEVNULL,
-        )
-        # The server answers at once: 503 "starting" until a worker is up, then 200 "ok".
-        self.first_health = self._wait(lambda r: r.status in (200, 503), 10)
-        self.ready_after = time.monotonic() - self.started
-
-    def _wait(self, ok, timeout: float) -> Reply:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                r = self.request("GET", "/health")
-                if ok(r):
-                    return r
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("server not ready")
-            time.sleep(0.02)
-
-    def wait_ready(self, timeout: float = 120) -> Reply:
-        """Until `/health` says a worker can take tasks (200, "ok")."""
-        return self._wait(lambda r: r.status == 200, timeout)
-
-    def wait_workers(self, n: int, timeout: float = 120) -> None:
-        self._wait(lambda r: r.json()["workers"]["alive"] == n, timeout)
-
-    def request(
-        self, method: str, path: str, body=None, key=None, timeout=60, headers=None
-    ) -> Reply:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        for name, value in (headers or {}).items():
-            req.add_header(name, value)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if key:
-            req.add_header("Authorization", f"Bearer {key}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return Reply(resp.status, resp.headers, resp.read())
-        except urllib.error.HTTPError as e:
-            return Reply(e.code, e.headers, e.read())
-
-    def run(self, code: str, path: str = "/api/v1/run/udf", schema=None, key="me", **params):
-        body = {
-            "udf": {"name": "t", "code": textwrap.dedent(code)},
-            "schema": schema or {},
-            "parameters": params,
-        }
-        return self.request("POST", path, body, key=self.key if key == "me" else key)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
+from harness import Reply, Server, binary
 
 
 @pytest.fixture(scope="module")
 def exe() -> Path:
-    return _binary()
+    return binary()
 
 
 @pytest.fixture(scope="module")

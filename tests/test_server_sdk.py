@@ -18,7 +18,7 @@ import mercantile
 import numpy as np
 import pandas as pd
 import pytest
-from test_server_run import Server, _binary
+from harness import Server, binary
 
 import fused
 from fused.types import UdfParameterError, UdfRuntimeError
@@ -26,7 +26,7 @@ from fused.types import UdfParameterError, UdfRuntimeError
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(_binary(), tmp_path_factory.mktemp("sdk-server"), workers=2)
+    srv = Server(binary(), tmp_path_factory.mktemp("sdk-server"), workers=2)
     srv.wait_workers(2)
     yield srv
     srv.stop()

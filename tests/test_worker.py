@@ -67,16 +67,18 @@ class Worker:
         return header, payload
 
     def close(self) -> int:
+        """Close the worker's stdin (it exits on EOF), wait, close its stdout; its exit code."""
         self.proc.stdin.close()
-        return self.proc.wait(timeout=30)
+        code = self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+        return code
 
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
     w = Worker(str(tmp_path_factory.mktemp("results")))
     yield w
-    if w.proc.poll() is None:
-        w.close()
+    w.close()
 
 
 def test_hello(worker):
@@ -293,6 +295,7 @@ def test_hard_exit_kills_only_that_worker(tmp_path):
     )
     assert w.proc.stdout.read(4) == b""
     assert w.proc.wait(timeout=30) == 3
+    w.close()
 
 
 def test_canonical_unit():

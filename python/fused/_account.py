@@ -1,14 +1,18 @@
-"""Logging in (OAuth 2.0 device flow), whoami, and the registry of saved UDFs."""
+"""Logging in (OAuth 2.0 device flow), whoami, and the registry of saved UDFs.
+
+The HTTP calls are `fused._client`'s; this module checks arguments and shapes answers. It
+takes a `Udf` duck-typed and never builds one (`fused._load.load_saved` does), so `Udf`'s
+methods can call it."""
 
 from __future__ import annotations
 
 import re
 import sys
 import time
-import urllib.parse
 from typing import TYPE_CHECKING, Any, Optional
 
-from fused._client import check_server_url, form_post, request, save_credentials, server
+from fused import _client
+from fused._client import check_server_url, save_credentials, server
 
 if TYPE_CHECKING:
     from fused._udf import Udf
@@ -17,10 +21,11 @@ __all__ = [
     "AccessToken",
     "NotebookCredentials",
     "create_access_token",
+    "check_name",
     "delete_udf",
     "list_udfs",
-    "load_saved",
     "login",
+    "saved_package",
     "save_udf",
     "whoami",
 ]
@@ -37,7 +42,7 @@ def login(
     on the server's /device page, save the tokens to `$FUSED_HOME/credentials`."""
     out = out or sys.stdout
     base = check_server_url(server_url)
-    resp = form_post(base + "/oauth/device/code", {"client_id": CLIENT_ID})
+    resp = _client.device_code(base, CLIENT_ID)
     if resp.status != 200:
         raise ConnectionError(f"{base}/oauth/device/code answered {resp.status}")
     grant = resp.json()
@@ -51,14 +56,7 @@ def login(
     deadline = time.monotonic() + min(timeout_s, float(grant.get("expires_in", timeout_s)))
     while time.monotonic() < deadline:
         time.sleep(interval)
-        resp = form_post(
-            base + "/oauth/token",
-            {
-                "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                "device_code": grant["device_code"],
-                "client_id": CLIENT_ID,
-            },
-        )
+        resp = _client.device_token(base, grant["device_code"], CLIENT_ID)
         body = resp.json() or {}
         if resp.status == 200:
             creds = {
@@ -110,21 +108,21 @@ class NotebookCredentials:
 
 def whoami() -> dict[str, Any]:
     """The logged-in account: `{"email": ..., "id": ...}`."""
-    return request("GET", "/api/v1/me").json()
+    return _client.whoami()
 
 
 def list_udfs() -> list[str]:
     """Names of the UDFs saved under the logged-in account."""
-    return list(request("GET", "/api/v1/udfs").json()["udfs"])
+    return _client.list_udfs()
 
 
 def delete_udf(name: str) -> None:
     """Delete one of your saved UDFs (and revoke its share tokens)."""
-    _check_name(name)
-    request("DELETE", f"/api/v1/udfs/{urllib.parse.quote(name)}")
+    _client.delete_udf(check_name(name))
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
+    """`name` if it is a valid saved-UDF name, else a ValueError naming it."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
             f"invalid UDF name {name!r}: expected 1-100 letters, digits, '_', '.' or '-'"
@@ -136,33 +134,24 @@ def save_udf(udf: Udf, overwrite: bool = False) -> dict[str, Any]:
     """`udf.to_fused()`: save under the logged-in account; each save is a new version."""
     from fused._remote import udf_payload
 
-    _check_name(udf.name)
-    payload = udf_payload(udf)
-    return request(
-        "POST", "/api/v1/udfs", json_body={**payload, "overwrite": bool(overwrite)}
-    ).json()
+    check_name(udf.name)
+    return _client.save_udf(udf_payload(udf), overwrite)
 
 
 def is_saved_reference(text: str) -> bool:
     return bool(_SAVED.match(text))
 
 
-def load_saved(text: str) -> Udf:
-    """`fused.load("<email>/<name>")` or `fused.load("<name>")` (your own)."""
-    from fused._load import udf_from_package
-
+def saved_package(text: str) -> tuple[dict[str, Any], Optional[str]]:
+    """The package of `"<email>/<name>"` or `"<name>"` (your own) and its owner's email
+    (`fused.load` builds the `Udf`)."""
     match = _SAVED.match(text)
     if match:
         email, name = match.group("email"), match.group("name")
     else:
-        email, name = whoami()["email"], _check_name(text)
-    body = request(
-        "GET",
-        f"/api/v1/udfs/saved/{urllib.parse.quote(email)}/{urllib.parse.quote(name)}",
-    ).json()
-    udf = udf_from_package(body["package"])
-    udf.metadata.setdefault("fused:owner", body.get("owner_email", email))
-    return udf
+        email, name = whoami()["email"], check_name(text)
+    body = _client.saved_udf(email, name)
+    return body["package"], body.get("owner_email", email)
 
 
 class AccessToken:
@@ -183,7 +172,7 @@ class AccessToken:
         return f"{self._base}/shared/{self.token}/run/tiles/{{z}}/{{x}}/{{y}}"
 
     def revoke(self) -> None:
-        request("DELETE", f"/api/v1/access-tokens/{urllib.parse.quote(self.token)}")
+        _client.revoke_access_token(self.token)
 
     def __repr__(self) -> str:
         return f"AccessToken(udf_name={self.udf_name!r}, shared_url={self.shared_url!r})"
@@ -191,7 +180,7 @@ class AccessToken:
 
 def create_access_token(udf: Udf) -> AccessToken:
     """A share token for a saved UDF (save it first with `udf.to_fused()`)."""
-    _check_name(udf.name)
+    check_name(udf.name)
     base, _ = server()  # type: ignore[misc]
-    body = request("POST", f"/api/v1/udfs/{urllib.parse.quote(udf.name)}/access-tokens").json()
+    body = _client.create_access_token(udf.name)
     return AccessToken(body["token"], body.get("udf_name", udf.name), base)

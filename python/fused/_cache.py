@@ -45,7 +45,7 @@ import warnings
 from typing import Any, Callable, Optional, Sequence, Union
 
 from fused import _native
-from fused._udf import parse_cache_max_age
+from fused._definition import parse_cache_max_age
 
 __all__ = ["CALL_SITE_OPTIONS", "DEFAULT_MAX_AGE_S", "cache"]
 
@@ -197,7 +197,7 @@ def _wkb_series(series: Any) -> Any:
     return pd.Series(values, index=series.index, name=series.name, dtype=object)
 
 
-def _hash_into(h: Any, value: Any, path: str, strict: bool = False) -> None:
+def hash_into(h: Any, value: Any, path: str, strict: bool = False) -> None:
     """Feed a type-tagged content encoding of `value` into the hash `h`. `strict`: a value
     of no known type is a TypeError instead of being hashed by its pickle."""
     if value is None or isinstance(value, (bool, int, float)):
@@ -215,13 +215,13 @@ def _hash_into(h: Any, value: Any, path: str, strict: bool = False) -> None:
     if np is not None and isinstance(value, np.ndarray):
         h.update(f"ndarray:{value.dtype.str}:{value.shape}:".encode())
         if value.dtype.hasobject:
-            _hash_into(h, value.tolist(), path, strict)
+            hash_into(h, value.tolist(), path, strict)
         else:
             h.update(np.ascontiguousarray(value).tobytes())
         return
     if np is not None and isinstance(value, np.generic):
         h.update(f"npscalar:{value.dtype.str}:".encode())
-        _hash_into(h, value.item(), path, strict)
+        hash_into(h, value.item(), path, strict)
         return
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
@@ -234,16 +234,16 @@ def _hash_into(h: Any, value: Any, path: str, strict: bool = False) -> None:
     if isinstance(value, (list, tuple)):
         h.update(f"{type(value).__name__}:{len(value)}[".encode())
         for i, item in enumerate(value):
-            _hash_into(h, item, f"{path}[{i}]", strict)
+            hash_into(h, item, f"{path}[{i}]", strict)
         h.update(b"]")
         return
     if isinstance(value, dict):
         items = []
         for k, v in value.items():
             kh = hashlib.sha256()
-            _hash_into(kh, k, f"{path} key", strict)
+            hash_into(kh, k, f"{path} key", strict)
             vh = hashlib.sha256()
-            _hash_into(vh, v, f"{path}[{k!r}]", strict)
+            hash_into(vh, v, f"{path}[{k!r}]", strict)
             items.append(kh.digest() + vh.digest())
         h.update(f"dict:{len(items)}{{".encode() + b"".join(sorted(items)) + b"}")
         return
@@ -251,7 +251,7 @@ def _hash_into(h: Any, value: Any, path: str, strict: bool = False) -> None:
         digests = []
         for item in value:
             ih = hashlib.sha256()
-            _hash_into(ih, item, f"{path} item", strict)
+            hash_into(ih, item, f"{path} item", strict)
             digests.append(ih.digest())
         h.update(f"set:{len(digests)}{{".encode() + b"".join(sorted(digests)) + b"}")
         return
@@ -284,7 +284,7 @@ def _cache_key(
         return None
     except ValueError:  # no signature (some builtins): key on the raw call
         h = hashlib.sha256(_KEY_VERSION + b"\0" + identity)
-        _hash_into(h, (list(args), kwargs), "arguments")
+        hash_into(h, (list(args), kwargs), "arguments")
         return h.hexdigest()
     bound.apply_defaults()
     h = hashlib.sha256(_KEY_VERSION + b"\0" + identity)
@@ -292,7 +292,7 @@ def _cache_key(
         if name in exclude:
             continue
         h.update(b"\0arg:" + name.encode() + b"=")
-        _hash_into(h, value, repr(name))
+        hash_into(h, value, repr(name))
     return h.hexdigest()
 
 

@@ -310,7 +310,7 @@ def value_from_bytes(content_type: str, data: bytes) -> Any:
 _I64_MIN, _U64_MAX = -(2**63), 2**64 - 1
 
 
-def _plain_json(value: Any, depth: int = 0) -> bool:
+def plain_json(value: Any, depth: int = 0) -> bool:
     """True when `value` is made of exactly None, bool, int (64-bit), finite float, str,
     list and dict with str keys: what JSON gives back unchanged."""
     t = type(value)
@@ -323,9 +323,9 @@ def _plain_json(value: Any, depth: int = 0) -> bool:
     if depth > 90:
         return False
     if t is list:
-        return all(_plain_json(v, depth + 1) for v in value)
+        return all(plain_json(v, depth + 1) for v in value)
     if t is dict:
-        return all(type(k) is str and _plain_json(v, depth + 1) for k, v in value.items())
+        return all(type(k) is str and plain_json(v, depth + 1) for k, v in value.items())
     return False
 
 
@@ -375,7 +375,7 @@ def for_cache(value: Any) -> Optional[dict[str, Any]]:
         return {"kind": "json", "value": value}
     if t is bytes:
         return {"kind": "bytes", "payload": value, "content_type": "application/octet-stream"}
-    if _plain_json(value):
+    if plain_json(value):
         return {"kind": "json", "value": value}
     mod = t.__module__ or ""
     if mod.startswith("numpy"):

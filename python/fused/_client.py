@@ -23,10 +23,21 @@ from fused._options import options
 __all__ = [
     "Response",
     "ServerError",
+    "create_access_token",
     "credentials_path",
+    "delete_udf",
+    "device_code",
+    "device_token",
+    "invalidate_saved_cache",
+    "list_udfs",
     "request",
+    "revoke_access_token",
+    "run_udf",
     "save_credentials",
+    "save_udf",
+    "saved_udf",
     "server",
+    "whoami",
 ]
 
 DEFAULT_TIMEOUT_S = 600
@@ -251,3 +262,84 @@ def request(
     if resp.status == 409:
         raise FileExistsError(message)
     raise ServerError(message, resp.status, resp.body, url, resp.headers)
+
+
+# -- the server's endpoints (every call the SDK makes to a fused-rs server is here) ----------
+
+
+def device_code(base: str, client_id: str) -> Response:
+    """Start the device authorization flow (RFC 8628) at `base`."""
+    return form_post(base + "/oauth/device/code", {"client_id": client_id})
+
+
+def device_token(base: str, device_code: str, client_id: str) -> Response:
+    """Poll the device flow's token endpoint once."""
+    return form_post(
+        base + "/oauth/token",
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": device_code,
+            "client_id": client_id,
+        },
+    )
+
+
+def whoami() -> dict[str, Any]:
+    """The logged-in account: `{"email": ..., "id": ...}`."""
+    return request("GET", "/api/v1/me").json()
+
+
+def list_udfs() -> list[str]:
+    return list(request("GET", "/api/v1/udfs").json()["udfs"])
+
+
+def delete_udf(name: str) -> None:
+    request("DELETE", f"/api/v1/udfs/{urllib.parse.quote(name)}")
+
+
+def save_udf(payload: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """Save a package (`{"package": ..., "schema": ...}`) under the logged-in account."""
+    return request(
+        "POST", "/api/v1/udfs", json_body={**payload, "overwrite": bool(overwrite)}
+    ).json()
+
+
+def saved_udf(email: str, name: str) -> dict[str, Any]:
+    """A saved UDF's package and owner: `{"package": ..., "owner_email": ...}`."""
+    return request(
+        "GET",
+        f"/api/v1/udfs/saved/{urllib.parse.quote(email)}/{urllib.parse.quote(name)}",
+    ).json()
+
+
+def create_access_token(name: str) -> dict[str, Any]:
+    """A share token for the saved UDF `name`: `{"token": ..., "udf_name": ...}`."""
+    return request("POST", f"/api/v1/udfs/{urllib.parse.quote(name)}/access-tokens").json()
+
+
+def revoke_access_token(token: str) -> None:
+    request("DELETE", f"/api/v1/access-tokens/{urllib.parse.quote(token)}")
+
+
+def invalidate_saved_cache(name: str, tile: Optional[tuple[int, int, int]] = None) -> int:
+    """Remove the server's cached results of your saved UDF `name` (one tile's with `tile`,
+    as x, y, z); how many entries were removed."""
+    query = {"x": str(tile[0]), "y": str(tile[1]), "z": str(tile[2])} if tile else None
+    email = urllib.parse.quote(whoami()["email"], safe="@")
+    quoted = urllib.parse.quote(name, safe="")
+    resp = request("DELETE", f"/api/v1/udf/saved/{email}/{quoted}/cache", query=query)
+    return int(resp.json()["removed"])
+
+
+def run_udf(
+    body: dict[str, Any],
+    tile: Optional[tuple[int, int, int]],
+    query: Optional[dict[str, str]],
+) -> Response:
+    """POST a run (package, schema, parameters, formats) to /api/v1/run/udf[/tiles/z/x/y];
+    204 (an empty tile) is an answer too."""
+    path = "/api/v1/run/udf"
+    if tile is not None:
+        x, y, z = tile
+        path += f"/tiles/{z}/{x}/{y}"
+    return request("POST", path, json_body=body, query=query, ok=(200, 204))

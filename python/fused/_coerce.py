@@ -183,7 +183,8 @@ def _tz(offset: Optional[int]) -> Optional[_dt.tzinfo]:
 
 
 def _make_datetime(p: tuple) -> _dt.datetime:
-    return _dt.datetime(*p[:7], tzinfo=_tz(p[7]))
+    year, month, day, hour, minute, second, microsecond = p[:7]
+    return _dt.datetime(year, month, day, hour, minute, second, microsecond, tzinfo=_tz(p[7]))
 
 
 def _make_geometry(geojson: dict) -> Any:
@@ -213,7 +214,7 @@ def _make_box(b: tuple) -> Any:
 
 def _make_tile(xyz: tuple) -> Any:
     try:
-        from fused.tiles import Tile  # type: ignore[attr-defined]
+        from fused.tiles import Tile
     except ImportError:
         return tuple(xyz)
     return Tile(*xyz)

@@ -23,7 +23,7 @@ import types
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fused import _coerce
-from fused._udf import Header, UdfParameter, _load_state
+from fused._definition import Header, UdfParameter, load_state
 from fused.types import UdfRuntimeError
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class Prepared:
 
     def _exec_module(self) -> tuple[dict[str, Any], list[Callable[..., Any]]]:
         namespace = self._fresh_namespace()
-        frames = _load_state.frames
+        frames = load_state.frames
         frames.append([])
         try:
             if self.headers:
@@ -278,7 +278,7 @@ class Prepared:
         installed = _HeadersInstalled(self.headers) if self.headers else None
         out, err = sys.stdout, sys.stderr
         tee_out, tee_err = _Tee(out), _Tee(err)
-        frames = _load_state.frames
+        frames = load_state.frames
         sys.stdout, sys.stderr = tee_out, tee_err
         try:
             if installed is not None:

@@ -1,4 +1,7 @@
-"""Loading UDFs from GitHub and gists (fetching and caching are Rust: `fused._native`)."""
+"""UDF packages from GitHub and gists (fetching and caching are Rust: `fused._native`).
+
+This module fetches packages and saves gists; it never builds a `Udf` (`fused._load` does),
+so `Udf.to_gist` can call it."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from fused._options import options
 if TYPE_CHECKING:
     from fused._udf import Udf
 
-__all__ = ["GITHUB_HOSTS", "create_gist", "is_github_url", "load_github"]
+__all__ = ["GITHUB_HOSTS", "create_gist", "github_package", "is_github_url"]
 
 GITHUB_HOSTS = ("github.com", "www.github.com", "raw.githubusercontent.com", "gist.github.com")
 _HOST = re.compile(r"^https?://([^/]+)/", re.IGNORECASE)
@@ -30,7 +33,7 @@ class FusedGitHubWarning(UserWarning):
 
 def is_github_url(text: str) -> bool:
     match = _HOST.match(text)
-    return bool(match) and match.group(1).lower() in GITHUB_HOSTS
+    return match is not None and match.group(1).lower() in GITHUB_HOSTS
 
 
 def _settings() -> dict[str, Any]:
@@ -48,10 +51,9 @@ def _settings() -> dict[str, Any]:
     }
 
 
-def load_github(url: str) -> Udf:
-    """A UDF from a GitHub tree/blob/raw URL or a gist URL, through the on-disk cache."""
-    from fused._load import udf_from_package
-
+def github_package(url: str) -> tuple[dict[str, Any], bool]:
+    """The package at a GitHub tree/blob/raw URL or a gist URL, through the on-disk cache,
+    and whether it is a single `.py` file (its UDF is then named by its code)."""
     settings = _settings()
     info = _native.github_fetch(
         url,
@@ -62,16 +64,14 @@ def load_github(url: str) -> Udf:
         revalidate_s=settings["revalidate_s"],
     )
     for message in info["warnings"]:
-        warnings.warn(message, FusedGitHubWarning, stacklevel=3)
+        warnings.warn(message, FusedGitHubWarning, stacklevel=4)
     path = Path(info["path"])
     pkg = _native.read_package(str(path))
     if path.is_dir() and pkg["name"] == path.name:
         # No meta.json: name it after the folder on GitHub (the cache folder name is escaped).
         segments = [s for s in (info.get("subpath") or "").split("/") if s]
         pkg["name"] = segments[-1] if segments else (info.get("repo") or pkg["name"])
-    udf = udf_from_package(pkg, name_from_code=path.suffix == ".py")
-    udf.metadata.setdefault("fused:gitUrl", url)
-    return udf
+    return pkg, path.suffix == ".py"
 
 
 def create_gist(udf: Udf, public: bool = False, description: Optional[str] = None) -> str:

@@ -76,7 +76,8 @@ class MapResult:
 def map_udf(udf: Udf, arg_list: Iterable[Any], **common: Any) -> MapResult:
     """Run `udf` once per item: a dict is keyword arguments, anything else is the value of
     the UDF's first parameter. `common` keyword arguments go to every run."""
-    from fused._run import prepare, run
+    from fused._engine import run_udf
+    from fused._execute import prepare
 
     names = prepare(udf).param_names
     out = MapResult(udf.name)
@@ -90,7 +91,7 @@ def map_udf(udf: Udf, arg_list: Iterable[Any], **common: Any) -> MapResult:
             raise TypeError(f"UDF {udf.name!r} takes no parameters to map over")
         out.args.append(args)
         try:
-            out._results.append(run(udf, engine="local", **common, **args))
+            out._results.append(run_udf(udf, engine="local", **common, **args))
             out._errors.append(None)
         except Exception as exc:  # kept per run; df() raises the first
             out._results.append(None)

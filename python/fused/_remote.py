@@ -7,7 +7,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any, Optional
 
-from fused._client import ServerError, request
+from fused._client import ServerError
 from fused.types import UdfParameterError, UdfRuntimeError, UdfTimeoutError
 
 if TYPE_CHECKING:
@@ -25,10 +25,12 @@ RESULT_FORMATS = "arrow,npy,json"
 
 def udf_payload(udf: Udf) -> dict[str, Any]:
     """The package dict and parameter schema the server stores or runs."""
+    from fused._definition import package_dict
     from fused._execute import prepare
 
-    pkg = udf._package()
-    schema = {name: p.spec for name, p in prepare(udf).parameters.items()}
+    prepared = prepare(udf)
+    pkg = package_dict(udf, prepared.entrypoint)
+    schema = {name: p.spec for name, p in prepared.parameters.items()}
     return {"package": pkg, "schema": schema}
 
 
@@ -116,12 +118,10 @@ def run_remote(
         query["cache_max_age"] = str(cache_max_age)
     if not cache:
         query["cache"] = "false"
-    path = "/api/v1/run/udf"
-    if tile is not None:
-        x, y, z = tile
-        path += f"/tiles/{z}/{x}/{y}"
+    from fused._client import run_udf
+
     try:
-        resp = request("POST", path, json_body=body, query=query or None, ok=(200, 204))
+        resp = run_udf(body, tile, query or None)
     except ServerError as err:
         raise _run_error(udf, err) from None
     meta = _metadata(resp.headers)
@@ -155,8 +155,9 @@ def _run_error(udf: Udf, err: ServerError) -> Exception:
             f"got {body.get('value')!r}"
         )
         return exc
-    meta = _metadata(err.headers) or (
-        body.get("metadata") if isinstance(body.get("metadata"), dict) else body
+    metadata = body.get("metadata")
+    meta: dict[str, Any] = _metadata(err.headers) or (
+        metadata if isinstance(metadata, dict) else body
     )
     if err.status == 504 or meta.get("error_type") == "timeout":
         return UdfTimeoutError(f"UDF {udf.name!r} timed out on the server: {meta.get('errormsg')}")

@@ -88,9 +88,9 @@ def _feed(h: Any, value: Any, path: str) -> None:
             _feed(h, v, f"{path}[{k!r}]")
         h.update(b"}")
     else:
-        from fused._cache import _hash_into
+        from fused._cache import hash_into
 
-        _hash_into(h, value, path, strict=True)
+        hash_into(h, value, path, strict=True)
 
 
 def _param_text(value: Any) -> tuple[Optional[str], str]:
@@ -102,9 +102,9 @@ def _param_text(value: Any) -> tuple[Optional[str], str]:
         return "none", ""
     if t is int or t is float or t is bool:
         return t.__name__, repr(value)
-    from fused._canonical import _plain_json
+    from fused._canonical import plain_json
 
-    if _plain_json(value):
+    if plain_json(value):
         return "json", json.dumps(value)
     h = hashlib.sha256()
     _feed(h, value, "parameter")
@@ -172,7 +172,7 @@ def cached_call(
         lifetime = DEFAULT_MAX_AGE_S
     keyer = _keyer(udf, prepared) if lifetime > 0 else None
     planned = _run_key(keyer, given, tile) if keyer is not None else None
-    if planned is None:
+    if keyer is None or planned is None:
         return prepared.call(kwargs)
     key, xyz = planned
     namespace = keyer.namespace

@@ -136,7 +136,8 @@ class _Scope:
 def _resolve(text: str, globalns: Optional[Dict[str, Any]]) -> Any:
     # Annotations are the UDF author's own code, evaluated as typing.get_type_hints would.
     try:
-        return eval(text, {"__builtins__": {}}, _Scope(globalns))
+        # eval's locals may be any object with __getitem__; typeshed asks for a Mapping
+        return eval(text, {"__builtins__": {}}, _Scope(globalns))  # type: ignore[arg-type]
     except Exception:
         return _Unresolved(text.strip())
 

@@ -5,105 +5,38 @@ from __future__ import annotations
 import inspect
 import os
 import textwrap
-import threading
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from fused import _native
+from fused._definition import (
+    CACHE_MAX_AGE_KEY,
+    DEFAULT_UDF_TYPE,
+    Header,
+    UdfParameter,
+    headers_from,
+    load_state,
+    package_dict,
+    parse_cache_max_age,
+)
 
-__all__ = ["Header", "Udf", "UdfParameter", "udf"]
+# Udf's methods that run, save or share it call down into modules that take it duck-typed
+# (`_engine`, `_execute`, `_map`, `_account`, `_github`, `_client`); none of them imports this
+# module at run time, so the SDK's imports have no cycle (tests/test_import_graph.py).
 
-DEFAULT_UDF_TYPE = "geopandas_v2"
-#: metadata key under which a package keeps the decorator's cache_max_age (seconds)
-CACHE_MAX_AGE_KEY = "fused:cacheMaxAge"
+__all__ = [
+    "CACHE_MAX_AGE_KEY",
+    "DEFAULT_UDF_TYPE",
+    "Header",
+    "Udf",
+    "UdfParameter",
+    "parse_cache_max_age",
+    "udf",
+]
 
 # Options of the Python `fused` package's decorator that only matter to a hosted
 # scheduler: accepted so catalog code runs, kept in metadata, otherwise unused here.
 _PASSTHROUGH_OPTIONS = ("schema", "instance_type", "disk_size_gb", "region", "engine")
-
-
-class Header(NamedTuple):
-    """A helper module shipped with a UDF (`utils.py` -> `import utils`)."""
-
-    module_name: str
-    source_code: str
-    source_file: str
-
-
-class UdfParameter(NamedTuple):
-    """One parameter of a UDF's entrypoint: its annotation, default and type spec."""
-
-    name: str
-    annotation: Any
-    default: Any
-    spec: str
-
-
-class _LoadState(threading.local):
-    """While fused executes UDF code, `@fused.udf` records the functions it decorates
-    here instead of building a `Udf` (the code is already known)."""
-
-    def __init__(self) -> None:
-        self.frames: list[list[Callable[..., Any]]] = []
-
-
-_load_state = _LoadState()
-
-
-def parse_cache_max_age(value: Union[str, int, None]) -> Optional[int]:
-    """`"10s"`, `"30m"`, `"48h"`, `"90d"` or whole seconds -> seconds (None stays None)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"invalid cache_max_age: expected a duration or seconds, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"invalid cache_max_age: expected seconds >= 0, got {value!r}")
-        return value
-    if isinstance(value, str):
-        return _native.parse_max_age(value)
-    raise ValueError(
-        'invalid cache_max_age: expected a duration such as "10s", "30m", "48h", "90d" '
-        f"or whole seconds, got {value!r}"
-    )
-
-
-def _headers_from(headers: Optional[Sequence[Any]], base_dir: Optional[Path]) -> list[Header]:
-    """Accept Header objects, dicts with module_name/source_code, or paths to .py files."""
-    out: list[Header] = []
-    for item in headers or ():
-        if isinstance(item, Header):
-            out.append(item)
-        elif isinstance(item, dict):
-            if "module_name" not in item or "source_code" not in item:
-                raise ValueError(
-                    f"invalid headers entry {item!r}: expected keys module_name and source_code"
-                )
-            name = item["module_name"]
-            out.append(Header(name, item["source_code"], item.get("source_file") or f"{name}.py"))
-        elif isinstance(item, (str, os.PathLike)):
-            path = Path(item)
-            if not path.is_absolute() and not path.exists() and base_dir is not None:
-                path = base_dir / path
-            if path.suffix != ".py":
-                raise ValueError(f"invalid headers entry {str(item)!r}: expected a .py file")
-            if not path.is_file():
-                raise FileNotFoundError(f"header file {str(item)!r} not found (looked at {path})")
-            out.append(Header(path.stem, path.read_text(encoding="utf-8"), path.name))
-        else:
-            raise ValueError(
-                f"invalid headers entry {item!r}: expected a path to a .py file, a Header "
-                "or a dict with module_name and source_code"
-            )
-    names = [h.module_name for h in out]
-    for h in out:
-        if not h.module_name.isidentifier():
-            raise ValueError(
-                f"invalid header module_name {h.module_name!r}: not a Python identifier"
-            )
-        if names.count(h.module_name) > 1:
-            raise ValueError(f"duplicate header module_name {h.module_name!r}")
-    return out
 
 
 def _source_of(fn: Callable[..., Any]) -> str:
@@ -159,17 +92,17 @@ class Udf:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """`fused.run(udf, ...)`, as a plain function call: the code runs every time (no
         result cache) unless the call passes `cache=True` or a `cache_max_age`."""
-        from fused._run import run
+        from fused._engine import run_udf
 
         if "cache" not in kwargs and "cache_max_age" not in kwargs:
             kwargs["cache"] = False
-        return run(self, *args, **kwargs)
+        return run_udf(self, *args, **kwargs)
 
     def run_local(self, *args: Any, **kwargs: Any) -> Any:
         """Run in this process and return the UDF's result itself."""
-        from fused._run import run
+        from fused._engine import run_udf
 
-        return run(self, *args, engine="local", **kwargs)
+        return run_udf(self, *args, engine="local", **kwargs)
 
     def map(self, arg_list: Any, **common: Any) -> Any:
         """Run once per item of `arg_list` (dicts are keyword arguments, other values go to
@@ -181,36 +114,15 @@ class Udf:
     @property
     def parameters(self) -> dict[str, UdfParameter]:
         """The entrypoint's parameters: name -> UdfParameter(name, annotation, default, spec)."""
-        from fused._run import prepare
+        from fused._execute import prepare
 
         return dict(prepare(self).parameters)
 
     # -- saving --------------------------------------------------------------------------
     def _package(self) -> dict[str, Any]:
-        from fused._run import prepare
+        from fused._execute import prepare
 
-        entrypoint = self.entrypoint or prepare(self).entrypoint
-        metadata = dict(self.metadata)
-        if self.cache_max_age is not None:
-            metadata[CACHE_MAX_AGE_KEY] = self.cache_max_age
-        return {
-            "name": self.name,
-            "entrypoint": entrypoint,
-            "code": self.code,
-            "source_file": f"{self.name}.py",
-            "headers": [
-                {
-                    "module_name": h.module_name,
-                    "source_code": h.source_code,
-                    "source_file": f"{h.module_name}.py",
-                }
-                for h in self.headers
-            ],
-            "parameters": self.default_parameters,
-            "metadata": metadata,
-            "readme": self.readme,
-            "type": self.type,
-        }
+        return package_dict(self, self.entrypoint or prepare(self).entrypoint)
 
     def json(self, **_options: Any) -> str:
         """The UDF as JSON text (code, headers with their source, entrypoint, parameters,
@@ -253,19 +165,13 @@ class Udf:
         """Remove the server's cached results of this UDF, saved under your account (all of
         them, or one tile's with `x`, `y`, `z`). Returns how many entries were removed. The
         saved-UDF and share-token endpoints use these entries."""
-        import urllib.parse
-
-        from fused._account import whoami
-        from fused._client import request
+        from fused._client import invalidate_saved_cache
 
         tile = [v for v in (x, y, z) if v is not None]
         if tile and len(tile) != 3:
             raise ValueError("invalid tile: expected all of x, y and z, or none")
-        query = {"x": str(int(x)), "y": str(int(y)), "z": str(int(z))} if tile else None  # type: ignore[arg-type]
-        email = urllib.parse.quote(whoami()["email"], safe="@")
-        name = urllib.parse.quote(self.name, safe="")
-        resp = request("DELETE", f"/api/v1/udf/saved/{email}/{name}/cache", query=query)
-        return int(resp.json()["removed"])
+        xyz = (int(x), int(y), int(z)) if tile else None  # type: ignore[arg-type]
+        return invalidate_saved_cache(self.name, xyz)
 
     def create_access_token(self) -> Any:
         """A share token for this saved UDF: `.token`, `.shared_url`, `.tile_url`,
@@ -280,12 +186,10 @@ class Udf:
         # (copy, pickle and notebook display probe those).
         if attr.startswith("_") or "headers" not in self.__dict__:
             raise AttributeError(attr)
-        from fused._run import module_namespace
+        from fused._execute import header_module, module_namespace
 
         for header in self.headers:
             if header.module_name == attr:
-                from fused._run import header_module
-
                 return header_module(self, header)
         namespace = module_namespace(self)
         if attr in namespace:
@@ -336,10 +240,10 @@ def udf(
             "headers": headers,
             "options": options,
         }
-        if _load_state.frames:
+        if load_state.frames:
             # fused is executing this code: it already has the source; just record.
             func.__fused_udf__ = config  # type: ignore[attr-defined]
-            _load_state.frames[-1].append(func)
+            load_state.frames[-1].append(func)
             return func
         code_file = getattr(getattr(func, "__code__", None), "co_filename", None)
         base_dir = Path(code_file).parent if code_file and os.path.exists(code_file) else None
@@ -347,7 +251,7 @@ def udf(
             name=name or func.__name__,
             code=_source_of(func),
             entrypoint=func.__name__,
-            headers=_headers_from(headers, base_dir),
+            headers=headers_from(headers, base_dir),
             default_parameters=default_parameters,
             metadata={f"fused:{k}": v for k, v in options.items()},
             cache_max_age=max_age,

@@ -131,7 +131,7 @@ class Worker:
             raise _Cancelled("the request was cancelled by its client")
 
     def _udf(self, pkg: dict[str, Any]) -> Any:
-        from fused._load import udf_from_package
+        from fused._package import udf_from_package
 
         key = json.dumps(pkg, sort_keys=True)
         udf = self.udfs.get(key)

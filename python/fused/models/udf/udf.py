@@ -48,7 +48,7 @@ class GeoPandasUdfV2(Udf):
     @classmethod
     def model_validate(cls, data: Any) -> Udf:
         """A `fused.Udf` from the dict form of `Udf.json()`."""
-        from fused._load import udf_from_package
+        from fused._package import udf_from_package
 
         if isinstance(data, Udf):
             return data
