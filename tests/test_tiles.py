@@ -66,6 +66,13 @@ def assert_names(excinfo, name):
 # ---------------------------------------------------------------------------- types
 
 
+def test_the_oracle_is_the_real_mercantile():
+    # tests/mercantile_suite swaps fused.tiles in for mercantile while importing its modules
+    # only; here the comparisons must be against the real library.
+    assert mercantile.__name__ == "mercantile" and mercantile.tiles is not ft.tiles
+    assert mercantile.__version__ == "1.2.1"
+
+
 def test_tile_is_a_namedtuple_compatible_with_mercantile():
     t = ft.Tile(1, 2, 3)
     assert t == (1, 2, 3) and isinstance(t, tuple)

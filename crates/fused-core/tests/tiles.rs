@@ -271,14 +271,14 @@ fn simplify_merges_and_drops() {
 #[test]
 fn tiles_outside_the_grid_have_mercantile_bounds() {
     // Values from mercantile 1.2.1, which computes them (with a FutureWarning).
-    let t = tiles::LooseTile::new(1, 2, 1).unwrap();
-    assert_eq!(t.in_grid(), None);
-    let b = tiles::bounds_loose(t);
+    let off = tiles::LooseTile::new(1, 2, 1).unwrap();
+    assert_eq!(off.in_grid(), None);
+    let b = tiles::bounds_loose(off);
     assert_eq!(
         (b.west, b.south, b.east, b.north),
         (0.0, -89.7860070747368, 180.0, -85.0511287798066)
     );
-    let b = tiles::xy_bounds_loose(t);
+    let b = tiles::xy_bounds_loose(off);
     assert_eq!(
         (b.left, b.bottom, b.right, b.top),
         (

@@ -61,7 +61,7 @@ pub(super) fn classes(py: Python<'_>) -> PyResult<&'static Classes> {
                 "__weakrefoffset__",
             ]
             .iter()
-            .map(|attr| Ok(cls.getattr(*attr)?.eq(tuple.getattr(*attr)?)?))
+            .map(|attr| cls.getattr(*attr)?.eq(tuple.getattr(*attr)?))
             .collect::<PyResult<Vec<bool>>>()?
             .into_iter()
             .all(|same| same);
