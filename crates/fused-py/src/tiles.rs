@@ -474,11 +474,15 @@ fn _tile_block<'py>(
         Bound::from_owned_ptr(py, raw).cast_into_unchecked::<PyTuple>()
     };
     for i in 0..count {
+        let fresh_y;
         let y_obj = match shared_ys.get(row as usize) {
-            Some(y) => y.clone(),
-            None => (y_min + row as u32).into_pyobject(py)?.into_any(),
+            Some(y) => y,
+            None => {
+                fresh_y = (y_min + row as u32).into_pyobject(py)?.into_any();
+                &fresh_y
+            }
         };
-        let tile = maker.make([x_obj.clone(), y_obj, z_obj.clone()])?;
+        let tile = maker.make_from([&x_obj, y_obj, &z_obj])?;
         if maker.direct() {
             // SAFETY: direct building means the tuple layout is known (CPython 3.9-3.13);
             // slot i < count is still NULL and takes the owned reference.

@@ -89,6 +89,24 @@ pub(super) struct NamedTuple<'py> {
     cls: Bound<'py, PyType>,
     /// Whether instances are built directly (CPython 3.9-3.13).
     direct: bool,
+    /// Whether the interpreter has immortal objects (3.12+), for [`incref_inline`].
+    immortal: bool,
+}
+
+/// Adds one reference to `obj` in place. The limited API's `Py_INCREF` is a function call,
+/// and `tiles()` takes three references per tile; this is what the 3.9-3.13 headers' inline
+/// `Py_INCREF` does: bump `ob_refcnt` (the object's first word), except on 3.12+ for an
+/// immortal object (low 32 bits negative as an i32), whose count must not change.
+///
+/// # Safety
+/// `obj` is a live object, the GIL is held, and [`direct_alloc_supported`] holds.
+#[inline]
+unsafe fn incref_inline(obj: *mut ffi::PyObject, immortal_aware: bool) {
+    let rc = obj.cast::<isize>();
+    if immortal_aware && (*rc as i32) < 0 {
+        return;
+    }
+    *rc += 1;
 }
 
 /// The item pointers of a tuple (or tuple subclass) on CPython 3.9-3.13: they follow the
@@ -107,9 +125,11 @@ pub(super) unsafe fn tuple_items(obj: *mut ffi::PyObject) -> *mut *mut ffi::PyOb
 impl<'py> NamedTuple<'py> {
     pub(super) fn new(cls: &Py<PyType>, py: Python<'py>) -> Self {
         let direct = DIRECT_ALLOC.load(Ordering::Relaxed) && direct_alloc_supported(py);
+        let v = py.version_info();
         NamedTuple {
             cls: cls.bind(py).clone(),
             direct,
+            immortal: (v.major, v.minor) >= (3, 12),
         }
     }
 
@@ -162,6 +182,34 @@ impl<'py> NamedTuple<'py> {
         // SAFETY: `obj` is a live GC object; untracking an object is always allowed.
         unsafe { ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) };
         Ok(obj)
+    }
+
+    /// [`Self::make`] of borrowed items (each gets a new reference), for loops that share
+    /// the same items between many instances.
+    #[inline]
+    pub(super) fn make_from<const N: usize>(
+        &self,
+        items: [&Bound<'py, PyAny>; N],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !self.direct {
+            return self.make(items.map(|item| item.clone()));
+        }
+        let py = self.cls.py();
+        // SAFETY: as in `make`; each slot takes a new reference to a live item.
+        unsafe {
+            let raw: *mut ffi::PyObject =
+                ffi::PyObject_GC_NewVar(self.cls.as_type_ptr(), N as ffi::Py_ssize_t);
+            if raw.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            let slots = tuple_items(raw);
+            for (i, item) in items.iter().enumerate() {
+                let ptr = item.as_ptr();
+                incref_inline(ptr, self.immortal);
+                *slots.add(i) = ptr;
+            }
+            Ok(Bound::from_owned_ptr(py, raw))
+        }
     }
 
     /// Whether [`Self::make`] builds instances directly (and tuples may be filled in place).
