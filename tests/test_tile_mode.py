@@ -1,5 +1,7 @@
 """Tile mode: every way to name a tile, and the shape each annotation gets."""
 
+import warnings
+
 import geopandas as gpd
 import mercantile
 import pytest
@@ -132,8 +134,10 @@ def test_tile_errors():
         u.run_local(lat=1.0, lng=2.0)
     with pytest.raises(ValueError, match="z"):
         u.run_local(x=0, y=0, z=31)
-    with pytest.raises(ValueError, match="x"):
-        u.run_local(x=8, y=0, z=3)
+    with pytest.raises(ValueError, match="invalid x: expected an integer"):
+        u.run_local(x=0.5, y=0, z=3)
+    with pytest.raises(ValueError, match="z"):
+        u.run_local(x=0, y=0, z=-1)
     with pytest.raises(ValueError, match="lat"):
         u.run_local(lat=95.0, lng=0.0, z=3)
     with pytest.raises(ValueError, match="bbox"):
@@ -157,3 +161,57 @@ def fused_examples():
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent / "examples" / "udfs"
+
+
+def test_tile_outside_the_grid_runs_like_mercantile_with_one_warning():
+    """The catalog's CI runs a File-and-Tile UDF with x=1, y=2, z=1 (y is past the last row):
+    mercantile extrapolates its bounds with a FutureWarning, and so does fused.run."""
+    bounds_udf = make("fused.types.Bounds", "bounds")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        expected = _bounds(1, 2, 1)
+        expected_west = _bounds(-1, 0, 2)
+    calls = [
+        lambda: bounds_udf.run_local(x=1, y=2, z=1),  # through the run cache (not stored)
+        lambda: bounds_udf.run_local(x=1, y=2, z=1),
+        lambda: fused.run(bounds_udf, x=1, y=2, z=1, cache=False),
+    ]
+    for call in calls:
+        with pytest.warns(FutureWarning, match=r"tile \(1, 2, 1\) is outside the grid") as rec:
+            got = call()
+        assert [w.category for w in rec] == [FutureWarning]  # once per run
+        assert got == expected  # bit for bit
+    with pytest.warns(FutureWarning) as rec:
+        gdf = make("fused.types.TileGDF").run_local(x=-1, y=0, z=2)
+        t = make("fused.types.TileXYZ").run_local(x=-1, y=0, z=2)
+    assert len(rec) == 2
+    assert (int(gdf.x[0]), int(gdf.y[0]), int(gdf.z[0])) == (-1, 0, 2)
+    assert list(gdf.total_bounds) == pytest.approx(expected_west, abs=1e-9)
+    assert type(t) is fused.tiles.Tile and t == (-1, 0, 2)
+
+
+def test_tile_outside_the_grid_is_refused_by_the_remote_engine_before_sending():
+    u = make("fused.types.Bounds", "bounds")
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="engine='local'"):
+        fused.run(u, x=1, y=2, z=1, engine="remote")
+
+
+def test_mercantile_tiles_are_accepted_everywhere_a_tile_is():
+    from fused._optional_deps import MERCANTILE_TILE
+
+    mt = mercantile.Tile(2411, 3079, 13)
+    assert isinstance(mt, MERCANTILE_TILE) and isinstance(
+        fused.tiles.Tile(1, 2, 3), MERCANTILE_TILE
+    )
+    assert not isinstance((2411, 3079, 13), MERCANTILE_TILE)
+    # As the tile of a run: bbox=<a mercantile.Tile> names that tile.
+    got = make("fused.types.Bounds", "bounds").run_local(bbox=mt)
+    assert got == pytest.approx(_bounds(2411, 3079, 13), abs=1e-12)
+    t = make("fused.types.TileXYZ").run_local(bbox=mt)
+    assert type(t) is fused.tiles.Tile and t == (2411, 3079, 13)
+    # As the value of a TileXYZ parameter: converted to a fused.tiles.Tile.
+    u = fused.load("@fused.udf\ndef udf(t: fused.types.TileXYZ = None):\n    return t\n")
+    got = u.run_local(t=mt)
+    assert type(got) is fused.tiles.Tile and got == (2411, 3079, 13)
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="t"):
+        u.run_local(t=mercantile.Tile(2, 0, 1))

@@ -1,10 +1,10 @@
 """fused.tiles against mercantile 1.2.1 (the oracle), on seeded random and edge inputs."""
 
-import inspect
 import itertools
 import math
 import pickle
 import random
+import warnings
 
 import mercantile
 import numpy as np
@@ -64,6 +64,13 @@ def assert_names(excinfo, name):
 
 
 # ---------------------------------------------------------------------------- types
+
+
+def test_the_oracle_is_the_real_mercantile():
+    # tests/mercantile_suite swaps fused.tiles in for mercantile while importing its modules
+    # only; here the comparisons must be against the real library.
+    assert mercantile.__name__ == "mercantile" and mercantile.tiles is not ft.tiles
+    assert mercantile.__version__ == "1.2.1"
 
 
 def test_tile_is_a_namedtuple_compatible_with_mercantile():
@@ -341,7 +348,7 @@ def test_tiles_large_and_edge_boxes():
 
 def test_tiles_is_lazy_and_chunked():
     gen = ft.tiles(-180, -85, 180, 85, 30)
-    assert inspect.isgenerator(gen)
+    assert iter(gen) is gen  # an iterator (itertools.chain), not a list
     first = [next(gen) for _ in range(3)]
     assert first == list(itertools.islice(mercantile.tiles(-180, -85, 180, 85, 30), 3))
     # A box spanning several Rust chunks, checked against mercantile tile by tile.
@@ -442,18 +449,17 @@ INVALID = [
     (ft.tile, (0, -INF, 1), {"truncate": True}, ft.InvalidLatitudeError, "lat"),
     (ft.tile, (0, 90, 1), {}, ft.InvalidLatitudeError, "lat"),
     (ft.tile, (0, -90, 1), {}, ft.InvalidLatitudeError, "lat"),
-    (ft.bounds, (4, 0, 2), {}, ft.TileError, "x"),
-    (ft.bounds, (0, 4, 2), {}, ft.TileError, "y"),
-    (ft.bounds, (-1, 0, 2), {}, ft.TileError, "x"),
     (ft.bounds, (0.5, 0, 1), {}, ft.TileError, "x"),
+    (ft.bounds, (0, 1.5, 1), {}, ft.TileError, "y"),
+    (ft.bounds, (2**53, 0, 3), {}, ft.TileError, "x"),
+    (ft.ul, (0, -(2**53), 3), {}, ft.TileError, "y"),
     (ft.bounds, (0, 0, 31), {}, ft.InvalidZoomError, "z"),
     (ft.bounds, (0, 0, -1), {}, ft.InvalidZoomError, "z"),
     (ft.bounds, (1, 2), {}, ft.TileArgParsingError, "tile"),
     (ft.bounds, ((1, 2),), {}, ft.TileArgParsingError, "tile"),
     (ft.bounds, ("abc",), {}, ft.TileArgParsingError, "tile"),
     (ft.bounds, (), {}, ft.TileArgParsingError, "tile"),
-    (ft.ul, (ft.Tile(2, 0, 1),), {}, ft.TileError, "x"),
-    (ft.xy_bounds, (0, 2**30, 30), {}, ft.TileError, "y"),
+    (ft.xy_bounds, (0, 0, 31), {}, ft.InvalidZoomError, "z"),
     (ft.quadkey, (0, 0, 31), {}, ft.InvalidZoomError, "z"),
     (ft.neighbors, (0, 8, 3), {}, ft.TileError, "y"),
     (ft.parent, (2, 0, 1), {}, ft.ParentTileError, "x"),
@@ -514,7 +520,7 @@ INVALID = [
 def test_invalid_input_raises_value_error_naming_the_argument(func, args, kwargs, exc, name):
     with pytest.raises(exc) as excinfo:
         result = func(*args, **kwargs)
-        if inspect.isgenerator(result):
+        if hasattr(result, "__next__"):
             list(result)
     assert isinstance(excinfo.value, ValueError)
     assert_names(excinfo, name)
@@ -538,7 +544,7 @@ def test_messages_are_specific():
     with pytest.raises(ValueError, match=r"invalid zoom: expected an integer 0..=30, got 31"):
         ft.tile(0, 0, 31)
     with pytest.raises(ValueError, match=r"invalid x: expected an integer 0..=3 for zoom 2, got 4"):
-        ft.bounds(4, 0, 2)
+        ft.neighbors(4, 0, 2)
     with pytest.raises(ValueError, match=r"invalid lng: expected a finite number, got NaN"):
         ft.tile(NAN, 0, 1)
 
@@ -564,3 +570,132 @@ def test_built_tiles_hash_and_compare_like_tuples():
     assert set(got) == {tuple(t) for t in got}
     assert {t: i for i, t in enumerate(got)}[tuple(got[5])] == 5
     assert sorted(got, reverse=True) == sorted(map(tuple, got), reverse=True)
+
+
+# ---------------------------------------------------------------------------- mercantile parity
+
+
+def merc(func, *args, **kwargs):
+    """mercantile's result or exception class name, with the warnings it gave."""
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        try:
+            out = func(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - the class name is what is compared
+            out = type(err).__name__
+    return out, [w.category for w in rec]
+
+
+def test_tiles_outside_the_grid_are_extrapolated_like_mercantile():
+    cases = [(1, 2, 1), (4, 0, 2), (0, 4, 2), (-1, 0, 2), (-3, 5, 2), (0, 2**30, 30), (7, -9, 0)]
+    for xyz in cases:
+        for name in ("bounds", "ul", "xy_bounds"):
+            want = merc(getattr(mercantile, name), *xyz)
+            got = merc(getattr(ft, name), *xyz)
+            assert got == want and want[1] == [FutureWarning], (name, xyz, got, want)
+            assert type(got[0]) is type(getattr(ft, name)(0, 0, 0))
+        # A Tile outside the grid warns like mercantile's, and is accepted afterwards.
+        assert merc(ft.Tile, *xyz)[1] == merc(mercantile.Tile, *xyz)[1] == [FutureWarning]
+        t = ft.Tile._make(xyz)
+        assert merc(ft.bounds, t) == merc(mercantile.bounds, mercantile.Tile._make(xyz))
+    # Inside the grid: no warning.
+    assert merc(ft.bounds, 3, 1, 2) == (mercantile.bounds(3, 1, 2), [])
+    assert merc(ft.Tile, 3, 1, 2) == (mercantile.Tile(3, 1, 2), [])
+    # Zoom and non-integer indices stay errors.
+    for bad in [(0, 0, -1), (0, 0, 31), (0, 0, 1.5)]:
+        with pytest.raises(ft.InvalidZoomError):
+            ft.bounds(*bad)
+    with pytest.raises(ft.InvalidZoomError):
+        ft.Tile(0, 0, 31)
+    with pytest.raises(ft.TileError, match="invalid x: expected an integer"):
+        ft.bounds(0.5, 0, 1)
+
+
+def test_mercantile_tiles_are_fused_tiles():
+    from fused._optional_deps import HAS_MERCANTILE, MERCANTILE_TILE
+
+    mt = mercantile.Tile(486, 332, 10)
+    assert HAS_MERCANTILE
+    assert isinstance(mt, ft.Tile) and isinstance(mt, MERCANTILE_TILE)
+    assert issubclass(mercantile.Tile, ft.Tile) and not issubclass(tuple, ft.Tile)
+    assert not isinstance((486, 332, 10), ft.Tile) and not isinstance(mt, ft.LngLat)
+    assert isinstance(ft.Tile(1, 1, 1), MERCANTILE_TILE)
+    # Every function taking a tile takes mercantile's.
+    assert ft.bounds(mt) == mercantile.bounds(mt) and ft.ul(mt) == mercantile.ul(mt)
+    assert ft.xy_bounds(mt) == mercantile.xy_bounds(mt)
+    assert ft.parent(mt) == mercantile.parent(mt) and ft.children(mt) == mercantile.children(mt)
+    assert ft.neighbors(mt) == mercantile.neighbors(mt) and ft.quadkey(mt) == "0313102310"
+    assert ft.simplify([mt, *mercantile.children(mt)]) == [mt]
+    assert ft.feature(mt) == mercantile.feature(mt)
+
+
+def test_exception_classes_and_messages_follow_mercantile():
+    from fused.tiles import (  # noqa: F401 - importable under mercantile's names
+        InvalidLatitudeError,
+        InvalidZoomError,
+        MercantileError,
+        ParentTileError,
+        QuadKeyError,
+        TileArgParsingError,
+        TileError,
+    )
+
+    with pytest.raises(InvalidZoomError, match="zoom must be an integer and less than"):
+        ft.parent((243.3, 166.2, 9), zoom=10)  # zoom checked before the tile's x and y
+    with pytest.raises(InvalidZoomError, match="zoom must be an integer and less than"):
+        ft.parent((243, 166, 9), zoom=1.2)
+    with pytest.raises(ParentTileError, match="the parent of a non-integer tile is undefined"):
+        ft.parent((243.3, 166.2, 9), zoom=1)
+    assert ft.parent((243.0, 166.0, 9.0), zoom=8) == mercantile.parent(243, 166, 9, zoom=8)
+    assert ft.parent(5, 7, 0) is None is mercantile.parent(5, 7, 0)
+    for zoom in (10.2, 8):
+        with pytest.raises(InvalidZoomError, match="zoom must be an integer and greater than"):
+            ft.children((243, 166, 9), zoom=zoom)
+    assert ft.children((243, 166, 9), zoom=9) == mercantile.children((243, 166, 9), zoom=9)
+    for args in [(486, 332, 10, 9), ((486, 332, 10), 9)]:
+        with pytest.raises(TileArgParsingError):
+            ft.parent(*args)
+    for z in (1.2, "lol", -1):
+        with pytest.raises(InvalidZoomError):
+            ft.minmax(z)
+    # quadkey_to_tile: mercantile's DeprecationWarning, then QuadKeyError.
+    for qk in ("lolwut", "0124"):
+        with pytest.warns(DeprecationWarning) as rec, pytest.raises(QuadKeyError):
+            ft.quadkey_to_tile(qk)
+        assert len(rec) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ft.quadkey_to_tile("0313102310") == (486, 332, 10)
+
+
+GEOJSON = [
+    {"features": [{"geometry": {"coordinates": (1, 2)}}, {"geometry": {"coordinates": (-1, -2)}}]},
+    {"type": "Polygon", "coordinates": [[(1.5, 2), (-1, -2.5), (3, 4), (1.5, 2)]]},
+    {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [(7, 8, 9), (1, 1, 1)]}},
+    {"coordinates": [[[(1, 2)], [(5, -7)]], [[(0, 0)]]]},
+    [(1, 2), (-1, -2)],
+    (3, 4),
+    {"coordinates": []},
+]
+
+
+@pytest.mark.parametrize("obj", GEOJSON)
+def test_geojson_bounds_and_coords(obj):
+    assert list(ft._coords(obj)) == list(mercantile._coords(obj))
+    got = ft.geojson_bounds(obj)
+    assert type(got) is ft.LngLatBbox and got == mercantile.geojson_bounds(obj)
+
+
+def test_private_helpers_xy_and_parse_tile_arg():
+    for lng, lat in [(0.0, 85.0511287798066), (0.0, -85.0511287798066), (0.0, 86.0), (10, -86)]:
+        assert ft._xy(lng, lat) == mercantile._xy(lng, lat)
+    assert ft._xy(-181.0, 0.0, truncate=True) == mercantile._xy(-181.0, 0.0, truncate=True)
+    for lat in (90.0, -90.0):
+        with pytest.raises(ft.InvalidLatitudeError):
+            ft._xy(0.0, lat)
+    for args in [(0, 0, 0), (ft.Tile(0, 0, 0),), ((1, 2, 3),), (mercantile.Tile(1, 2, 3),)]:
+        got = ft._parse_tile_arg(*args)
+        assert type(got) is ft.Tile and got == mercantile._parse_tile_arg(*args)
+    for args in [(0, 0), (0, 0, 0, 0), ((0, 0),)]:
+        with pytest.raises(ft.TileArgParsingError):
+            ft._parse_tile_arg(*args)

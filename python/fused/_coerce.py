@@ -454,8 +454,8 @@ def _obj(node: tuple, v: Any, name: str, path: str) -> Any:
         return nums if kind == "bounds" else _make_box(tuple(nums))
     if kind == "tilexyz":
         tile_cls = _module_class("fused.tiles", "Tile")
-        if tile_cls is not None and isinstance(v, tile_cls):
-            return v
+        if tile_cls is not None and type(v) is tile_cls:
+            return v  # a mercantile.Tile is checked below and becomes a fused.tiles.Tile
         try:
             x, y, z = (
                 int(c) if isinstance(c, numbers.Integral) and not isinstance(c, bool) else None

@@ -10,7 +10,7 @@ from fused import _coerce
 from fused._definition import parse_cache_max_age
 from fused._execute import prepare
 from fused._runcache import cached_call
-from fused._tile import extract_tile, shape_tile
+from fused._tile import extract_tile, in_grid, shape_tile
 
 if TYPE_CHECKING:
     from fused._udf import Udf
@@ -143,6 +143,12 @@ def _run_remote(
     if tile is not None:
         name, arg = tile
         if not arg.from_bbox:
+            if not in_grid(arg):
+                raise ValueError(
+                    f"tile ({arg.x}, {arg.y}, {arg.z}) is outside the grid (x and y in "
+                    f"0..={2**arg.z - 1} at zoom {arg.z}): the server's tile endpoints refuse "
+                    "it; run it with engine='local'"
+                )
             xyz = (arg.x, arg.y, arg.z)
         else:
             spec = prepared.parameters[name].spec

@@ -53,7 +53,8 @@ except ImportError:  # pragma: no cover - shapely is a runtime dependency
     HAS_SHAPELY = False
     SHAPELY_GEOMETRY = type("BaseGeometry", (_Missing,), {})
 
-# Tile math is ours: mercantile-compatible, always available.
+# Tile math is ours: mercantile-compatible, always available. A real `mercantile.Tile` (when
+# mercantile is installed) is an instance too, through `fused.tiles.Tile`'s metaclass.
 from fused.tiles import Tile as MERCANTILE_TILE  # noqa: E402
 
 HAS_MERCANTILE = True

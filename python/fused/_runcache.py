@@ -139,11 +139,15 @@ def _run_key(
     keyer: Any, given: dict[str, Any], tile: Optional[tuple[str, TileArg]]
 ) -> Optional[tuple[str, Optional[tuple[int, int, int]]]]:
     """(key, tile as z/x/y) of a run, or None when a parameter has no content hash."""
+    from fused._tile import in_grid
+
     try:
         params = [(name, *_param_text(value)) for name, value in given.items()]
         xyz = None
         if tile is not None:
             name, arg = tile
+            if not in_grid(arg):
+                return None  # a tile outside the grid is run, not cached
             xyz = (arg.z, arg.x, arg.y)
             if arg.from_bbox:
                 h = hashlib.sha256()

@@ -16,7 +16,7 @@ from fused import _coerce, tiles
 if TYPE_CHECKING:
     from fused._execute import Prepared
 
-__all__ = ["TileArg", "extract_tile", "shape_tile"]
+__all__ = ["TileArg", "extract_tile", "in_grid", "shape_tile"]
 
 
 class TileArg(NamedTuple):
@@ -68,9 +68,17 @@ def _as_float(name: str, value: Any) -> float:
 
 
 def _from_xyz(x: Any, y: Any, z: Any) -> TileArg:
+    """A tile from its indices. Integer indices outside the grid are run as mercantile and
+    Fused do (bounds extrapolated) after one FutureWarning, from `tiles.bounds`."""
     xi, yi, zi = _as_int("x", x), _as_int("y", y), _as_int("z", z)
     b = tiles.bounds(xi, yi, zi)
     return TileArg(xi, yi, zi, (b.west, b.south, b.east, b.north), None)
+
+
+def in_grid(tile: TileArg) -> bool:
+    """Whether a tile's x and y are within 0..2**z (always so for a tile named by a bbox)."""
+    top = 2**tile.z
+    return 0 <= tile.x < top and 0 <= tile.y < top
 
 
 def _from_lnglat(lat: Any, lng: Any, z: Any) -> TileArg:
@@ -206,7 +214,8 @@ def shape_tile(spec: str, tile: TileArg) -> Any:
     if kind == "bbox" or kind.startswith("geometry"):
         return tile.shapely()
     if kind == "tilexyz":
-        return tiles.Tile(tile.x, tile.y, tile.z)
+        # _make skips Tile's range check: a tile outside the grid was warned about already.
+        return tiles.Tile._make((tile.x, tile.y, tile.z))
     import geopandas as gpd
 
     if kind == "viewportgdf":

@@ -4,20 +4,29 @@ Names and results follow mercantile 1.2.1 (``tile``, ``bounds``, ``tiles``, ``pa
 so ``import fused.tiles as mercantile`` works for code written against it. Differences:
 
 * invalid input raises ``ValueError`` naming the argument: a zoom that is not an integer
-  0..=30, a tile x/y outside ``0..2**z``, NaN or infinite coordinates, and (in ``tile``) a
-  latitude at or beyond a pole. The mercantile exception names exist here as subclasses of
+  0..=30, a non-integer tile x/y, NaN or infinite coordinates, and (in ``tile``) a latitude
+  at or beyond a pole. The mercantile exception names exist here as subclasses of
   ``ValueError`` (``InvalidLatitudeError``, ``InvalidZoomError``, ``QuadKeyError``, ...);
+* integer tile indices outside the grid (``x`` or ``y`` not in ``0..2**z``) get mercantile's
+  ``FutureWarning``; ``bounds``, ``ul`` and ``xy_bounds`` extrapolate them as mercantile
+  does, the other functions (``parent``, ``children``, ``neighbors``, ``quadkey``) refuse
+  them with ``TileError`` (``ParentTileError`` for ``parent``);
 * a point within 1e-14 of the east or south edge of the world is in the last tile
   ``2**z - 1`` (mercantile returns the invalid index ``2**z``);
-* ``tiles()`` checks its arguments when called, not on the first ``next()``; ``zooms`` may
-  be any iterable of integers;
+* ``tiles()`` checks its arguments when called, not on the first ``next()``, and returns an
+  iterator that is not a generator (no ``send``/``throw``); ``zooms`` may be any iterable
+  of integers;
 * ``children()`` refuses to build more than 2**28 tiles.
 
 Bulk helpers without a mercantile equivalent: ``tile_many`` (numpy arrays of points),
 ``tiles_array`` (numpy arrays of the tiles over a box) and ``count_tiles``.
 """
 
+import sys
+import warnings
 from collections import namedtuple
+from functools import reduce
+from itertools import chain
 
 from fused import _native
 
@@ -29,6 +38,7 @@ __all__ = [
     "bounding_tile",
     "bounds",
     "children",
+    "geojson_bounds",
     "count_tiles",
     "feature",
     "lnglat",
@@ -56,10 +66,52 @@ __all__ = [
 ]
 
 
-class Tile(namedtuple("Tile", ["x", "y", "z"])):
-    """An XYZ web mercator tile: x and y indexes at zoom level z."""
+class _TileType(type):
+    """Tile's metaclass: a ``mercantile.Tile`` is an instance of ``fused.tiles.Tile`` too, so
+    code that checks ``isinstance(t, Tile)`` takes tiles made with mercantile."""
+
+    def __instancecheck__(cls, obj):
+        if type.__instancecheck__(cls, obj):
+            return True
+        merc = sys.modules.get("mercantile")  # no mercantile.Tile exists before its import
+        return (
+            merc is not None
+            and isinstance(getattr(merc, "Tile", None), type)
+            and (isinstance(obj, merc.Tile))
+        )
+
+    def __subclasscheck__(cls, sub):
+        if type.__subclasscheck__(cls, sub):
+            return True
+        merc = sys.modules.get("mercantile")
+        return (
+            merc is not None
+            and isinstance(getattr(merc, "Tile", None), type)
+            and (issubclass(sub, merc.Tile))
+        )
+
+
+_OUTSIDE_GRID = (
+    "tile ({}, {}, {}) is outside the grid: x and y must be in 0..={} at zoom {}; its bounds "
+    "are extrapolated as mercantile does, and a later version may refuse it"
+)
+
+
+class Tile(namedtuple("Tile", ["x", "y", "z"]), metaclass=_TileType):
+    """An XYZ web mercator tile: x and y indexes at zoom level z.
+
+    As in mercantile, ``z`` must be a valid zoom (else ``InvalidZoomError``) and x or y
+    outside ``0..2**z`` gets a ``FutureWarning``. Tiles returned by the functions of this
+    module are built in Rust, without calling this constructor.
+    """
 
     __slots__ = ()
+
+    def __new__(cls, x, y, z):
+        lo, hi = minmax(z)
+        if not (lo <= x <= hi and lo <= y <= hi):
+            warnings.warn(_OUTSIDE_GRID.format(x, y, z, hi, z), FutureWarning, stacklevel=2)
+        return tuple.__new__(cls, (x, y, z))
 
 
 LngLat = namedtuple("LngLat", ["lng", "lat"], module=__name__)
@@ -97,27 +149,77 @@ simplify = _native.simplify
 count_tiles = _native.count_tiles
 tiles_array = _native.tiles_array
 
-# Tiles handed from Rust to the tiles() generator per call.
+_xy = _native._xy
+
+# Tiles handed from Rust to the tiles() iterator per call.
 _CHUNK = 16384
 
 
 def tiles(west, south, east, north, zooms, truncate=False):
-    """The tiles overlapped by a geographic bounding box, as a generator of Tiles.
+    """The tiles overlapped by a geographic bounding box, as a lazy iterator of Tiles.
 
     ``zooms`` is one zoom or an iterable of zooms. A box with ``west > east`` crosses the
     antimeridian and is split in two, as in mercantile. A small epsilon on the south and east
     edges makes the bounds of a tile yield exactly that tile. Arguments are checked now.
     """
     ranges = _native._tile_ranges(west, south, east, north, zooms, truncate)
-    return _iter_tiles(ranges)
+    # Rust builds the tiles in blocks of _CHUNK; chain hands them out one by one in C, so no
+    # Python frame runs per tile.
+    return chain.from_iterable(_blocks(ranges))
 
 
-def _iter_tiles(ranges):
+def _blocks(ranges):
     block = _native._tile_block
     for r in ranges:
         count = (r[2] - r[1] + 1) * (r[4] - r[3] + 1)
         for start in range(0, count, _CHUNK):
-            yield from block(r, start, min(_CHUNK, count - start))
+            yield block(r, start, min(_CHUNK, count - start))
+
+
+def _parse_tile_arg(*args):
+    """mercantile's parser of a ``*tile`` argument: a Tile from one tile-like value or x, y, z
+    (``TileArgParsingError`` for any other number of values)."""
+    if len(args) == 1:
+        args = args[0]
+    if len(args) == 3:
+        return Tile(*args)
+    raise TileArgParsingError(
+        f"invalid tile: expected 1 or 3 values (a tile, or x, y, z; zoom is keyword-only), "
+        f"got {len(args)} values"
+    )
+
+
+def _coords(obj):
+    """All coordinate pairs of a GeoJSON geometry, feature or feature collection (as dicts),
+    or of nested sequences of coordinates, as tuples."""
+    if isinstance(obj, (tuple, list)):
+        coordinates = obj
+    elif "features" in obj:
+        coordinates = [feat["geometry"]["coordinates"] for feat in obj["features"]]
+    elif "geometry" in obj:
+        coordinates = obj["geometry"]["coordinates"]
+    else:
+        coordinates = obj.get("coordinates", obj)
+    for e in coordinates:
+        if isinstance(e, (float, int)):
+            yield tuple(coordinates)
+            break
+        for f in _coords(e):
+            yield f[:2]
+
+
+def geojson_bounds(obj):
+    """The bounding box (a LngLatBbox) of a GeoJSON geometry, feature or feature collection.
+
+    An object without coordinates gives mercantile's empty box ``(180, 90, -180, -90)``.
+    """
+
+    def grow(box, point):
+        w, s, e, n = box
+        lng, lat = point
+        return min(w, lng), min(s, lat), max(e, lng), max(n, lat)
+
+    return LngLatBbox(*reduce(grow, _coords(obj), (180.0, 90.0, -180.0, -90.0)))
 
 
 def tile_many(lngs, lats, zoom, truncate=False):

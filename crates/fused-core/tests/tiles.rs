@@ -267,3 +267,57 @@ fn simplify_merges_and_drops() {
     assert_eq!(tiles::minmax(3).unwrap(), (0, 7));
     err_names(tiles::minmax(31), "zoom");
 }
+
+#[test]
+fn tiles_outside_the_grid_have_mercantile_bounds() {
+    // Values from mercantile 1.2.1, which computes them (with a FutureWarning).
+    let off = tiles::LooseTile::new(1, 2, 1).unwrap();
+    assert_eq!(off.in_grid(), None);
+    let b = tiles::bounds_loose(off);
+    assert_eq!(
+        (b.west, b.south, b.east, b.north),
+        (0.0, -89.7860070747368, 180.0, -85.0511287798066)
+    );
+    let b = tiles::xy_bounds_loose(off);
+    assert_eq!(
+        (b.left, b.bottom, b.right, b.top),
+        (
+            0.0,
+            -40075016.68557849,
+            20037508.342789244,
+            -20037508.342789244
+        )
+    );
+    let c = tiles::ul_loose(tiles::LooseTile::new(-1, 0, 2).unwrap());
+    assert_eq!((c.lng, c.lat), (-270.0, 85.0511287798066));
+    let b = tiles::bounds_loose(tiles::LooseTile::new(-3, 5, 2).unwrap());
+    assert_eq!(
+        (b.west, b.south, b.east, b.north),
+        (-450.0, -89.7860070747368, -360.0, -88.97061836630759)
+    );
+    // In-grid indices are the tile, and agree with the strict functions.
+    let inside = tiles::LooseTile::new(3, 1, 2).unwrap();
+    assert_eq!(inside.in_grid(), Some(t(3, 1, 2)));
+    assert_eq!(tiles::bounds_loose(inside), tiles::bounds(t(3, 1, 2)));
+    // Zoom stays checked; indices are bounded so the arithmetic stays exact.
+    err_names(tiles::LooseTile::new(0, 0, 31), "z");
+    err_names(tiles::LooseTile::new(0, 0, -1), "z");
+    err_names(tiles::LooseTile::new(1 << 53, 0, 3), "x");
+    err_names(tiles::LooseTile::new(0, -(1 << 53), 3), "y");
+}
+
+#[test]
+fn world_xy_is_mercantile_private_xy() {
+    assert_eq!(
+        tiles::world_xy(0.0, 86.0, false).unwrap(),
+        (0.5, -0.033912871959081436)
+    );
+    assert_eq!(
+        tiles::world_xy(10.0, -86.0, false).unwrap(),
+        (0.5277777777777778, 1.0339128719590813)
+    );
+    assert_eq!(tiles::world_xy(-181.0, 0.0, true).unwrap(), (0.0, 0.5));
+    err_names(tiles::world_xy(0.0, 90.0, false), "lat");
+    err_names(tiles::world_xy(0.0, -90.0, false), "lat");
+    err_names(tiles::world_xy(f64::NAN, 0.0, false), "lng");
+}

@@ -11,7 +11,8 @@ use fused_core::tiles::{self as core, Tile, TileRange};
 use fused_core::Error;
 use named::{classes, py_floats, py_tile, py_tile_list, NamedTuple};
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyDeprecationWarning, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use std::borrow::Cow;
@@ -38,12 +39,13 @@ fn tile<'py>(
 
 /// The geographic bounds of a tile, as LngLatBbox(west, south, east, north).
 ///
-/// The tile is a Tile, an (x, y, z) sequence, or x, y, z.
+/// The tile is a Tile, an (x, y, z) sequence, or x, y, z. Integer indices outside the grid
+/// are extrapolated as in mercantile, with a FutureWarning.
 #[pyfunction]
 #[pyo3(signature = (*tile))]
 fn bounds<'py>(tile: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
     let py = tile.py();
-    let b = core::bounds(tile_args(tile)?);
+    let b = core::bounds_loose(loose_tile_args(tile)?);
     py_floats(
         py,
         &classes(py)?.lnglat_bbox,
@@ -56,7 +58,7 @@ fn bounds<'py>(tile: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
 #[pyo3(signature = (*tile))]
 fn ul<'py>(tile: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
     let py = tile.py();
-    let c = core::ul(tile_args(tile)?);
+    let c = core::ul_loose(loose_tile_args(tile)?);
     py_floats(py, &classes(py)?.lnglat, [c.lng, c.lat])
 }
 
@@ -65,7 +67,7 @@ fn ul<'py>(tile: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
 #[pyo3(signature = (*tile))]
 fn xy_bounds<'py>(tile: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
     let py = tile.py();
-    let b = core::xy_bounds(tile_args(tile)?);
+    let b = core::xy_bounds_loose(loose_tile_args(tile)?);
     py_floats(py, &classes(py)?.bbox, [b.left, b.bottom, b.right, b.top])
 }
 
@@ -112,7 +114,8 @@ fn truncate_lnglat(lng: &Bound<'_, PyAny>, lat: &Bound<'_, PyAny>) -> PyResult<(
 
 /// The parent of a tile at `zoom` (default: one level up); None for a zoom-0 tile.
 ///
-/// Raises InvalidZoomError when zoom is not below the tile's zoom.
+/// Checks in mercantile's order: the tile argument's shape (TileArgParsingError), its zoom,
+/// then `zoom` against it (InvalidZoomError), then x and y (ParentTileError).
 #[pyfunction]
 #[pyo3(signature = (*tile, zoom=None))]
 fn parent<'py>(
@@ -120,14 +123,41 @@ fn parent<'py>(
     zoom: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = tile.py();
-    let t = tile_args(tile).map_err(|e| {
-        if e.is_instance_of::<TileError>(py) {
-            ParentTileError::new_err(e.value(py).to_string())
-        } else {
-            e
+    let [x, y, z] = tile_arg_items(tile)?;
+    let z = zoom_arg(&z, "z")?;
+    if z == 0 {
+        return Ok(None);
+    }
+    let target = match zoom {
+        Some(obj) if !obj.is_none() => {
+            let ok = int_arg(obj, "zoom", "")
+                .ok()
+                .filter(|v| (0..i64::from(z)).contains(v));
+            match ok {
+                Some(v) => Some(v as u8),
+                None => {
+                    return Err(InvalidZoomError::new_err(format!(
+                        "invalid zoom: zoom must be an integer and less than that of the input \
+                         tile ({z}), and at least 0; got {}",
+                        repr(obj)
+                    )))
+                }
+            }
         }
-    })?;
-    match core::parent(t, opt_zoom_arg(zoom)?).map_err(tile_err)? {
+        _ => None,
+    };
+    let index = |obj: &Bound<'py, PyAny>, name: &str| {
+        int_arg(obj, name, "").map_err(|_| {
+            ParentTileError::new_err(format!(
+                "invalid {name}: expected an integer (the parent of a non-integer tile is \
+                 undefined), got {}",
+                repr(obj)
+            ))
+        })
+    };
+    let t = Tile::new(index(&x, "x")?, index(&y, "y")?, i64::from(z))
+        .map_err(|e| ParentTileError::new_err(e.to_string()))?;
+    match core::parent(t, target).map_err(tile_err)? {
         Some(p) => Ok(Some(py_tile(py, p)?)),
         None => Ok(None),
     }
@@ -143,8 +173,38 @@ fn children<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let py = tile.py();
     let t = tile_args(tile)?;
-    let kids = core::children(t, opt_zoom_arg(zoom)?).map_err(tile_err)?;
+    let target = match zoom {
+        Some(obj) if !obj.is_none() => {
+            match int_arg(obj, "zoom", "")
+                .ok()
+                .filter(|v| *v >= i64::from(t.z))
+            {
+                Some(v) => Some(zoom_arg(obj, "zoom").map_err(|_| {
+                    InvalidZoomError::new_err(format!(
+                        "invalid zoom: expected an integer {}..=30, got {v}",
+                        t.z
+                    ))
+                })?),
+                None => {
+                    return Err(InvalidZoomError::new_err(format!(
+                        "invalid zoom: zoom must be an integer and greater than that of the \
+                         input tile ({}) or equal to it; got {}",
+                        t.z,
+                        repr(obj)
+                    )))
+                }
+            }
+        }
+        _ => None,
+    };
+    let kids = core::children(t, target).map_err(tile_err)?;
     py_tile_list(py, kids)
+}
+
+fn repr(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "an unprintable object".to_owned())
 }
 
 /// The up to eight tiles around a tile at its zoom, as a list of Tiles.
@@ -161,15 +221,43 @@ fn quadkey(tile: &Bound<'_, PyTuple>) -> PyResult<String> {
     Ok(core::quadkey(tile_args(tile)?))
 }
 
-/// The tile of a quadkey ('' is Tile(0, 0, 0)). Raises QuadKeyError for a bad digit.
+/// The tile of a quadkey ('' is Tile(0, 0, 0)). Raises QuadKeyError for a bad digit, after
+/// the DeprecationWarning mercantile 1.2 gives there (QuadKeyError stops being a ValueError
+/// in mercantile 2.0).
 #[pyfunction]
 fn quadkey_to_tile<'py>(qk: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = qk.py();
-    let text = qk
-        .cast::<PyString>()
-        .map_err(|_| invalid("quadkey", "a string of digits 0-3", qk))?
-        .to_cow()?;
-    py_tile(py, core::quadkey_to_tile(&text).map_err(tile_err)?)
+    let parsed = match qk.cast::<PyString>() {
+        Ok(text) => core::quadkey_to_tile(&text.to_cow()?).map_err(tile_err),
+        Err(_) => Err(invalid("quadkey", "a string of digits 0-3", qk)),
+    };
+    match parsed {
+        Ok(t) => py_tile(py, t),
+        Err(err) => {
+            PyErr::warn(
+                py,
+                &py.get_type::<PyDeprecationWarning>(),
+                c"QuadKeyError is a ValueError as in mercantile 1.x, which mercantile 2.0 \
+                  drops: catch QuadKeyError (or MercantileError) rather than ValueError",
+                1,
+            )?;
+            Err(err)
+        }
+    }
+}
+
+/// mercantile's private `_xy`: a point's position as fractions (x, y) of the world's width
+/// and height from its upper-left corner; y is outside 0..1 beyond the mercator limit.
+/// Raises InvalidLatitudeError at or beyond a pole.
+#[pyfunction]
+#[pyo3(signature = (lng, lat, truncate=None), text_signature = "(lng, lat, truncate=False)")]
+fn _xy(
+    lng: &Bound<'_, PyAny>,
+    lat: &Bound<'_, PyAny>,
+    truncate: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(f64, f64)> {
+    let (lng, lat) = (float_arg(lng, "lng")?, float_arg(lat, "lat")?);
+    core::world_xy(lng, lat, truthy(truncate)?).map_err(tile_err)
 }
 
 /// The smallest tile containing a bounding box (west, south, east, north) or a point
@@ -342,14 +430,15 @@ fn _tile_ranges(
         .collect())
 }
 
-/// For `tiles()`: `count` Tiles of a rectangle, from position `start` in column-major order.
+/// For `tiles()`: `count` Tiles of a rectangle, from position `start` in column-major order,
+/// as a tuple (`fused.tiles.tiles` chains these blocks).
 #[pyfunction]
 fn _tile_block<'py>(
     py: Python<'py>,
     range: RangeTuple,
     start: u64,
     count: u64,
-) -> PyResult<Bound<'py, PyList>> {
+) -> PyResult<Bound<'py, PyTuple>> {
     let (z, x_min, x_max, y_min, y_max) = range;
     let r = TileRange {
         z,
@@ -375,13 +464,38 @@ fn _tile_block<'py>(
     } else {
         Vec::new()
     };
-    let mut out = Vec::with_capacity(count as usize);
-    for _ in 0..count {
+    // SAFETY: PyTuple_New returns a new tuple of `count` NULL items (or NULL with an error
+    // set); a tuple with NULL items is safe to free if we fail half-way.
+    let block = unsafe {
+        let raw = ffi::PyTuple_New(count as ffi::Py_ssize_t);
+        if raw.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        Bound::from_owned_ptr(py, raw).cast_into_unchecked::<PyTuple>()
+    };
+    for i in 0..count {
+        let fresh_y;
         let y_obj = match shared_ys.get(row as usize) {
-            Some(y) => y.clone(),
-            None => (y_min + row as u32).into_pyobject(py)?.into_any(),
+            Some(y) => y,
+            None => {
+                fresh_y = (y_min + row as u32).into_pyobject(py)?.into_any();
+                &fresh_y
+            }
         };
-        out.push(maker.make([x_obj.clone(), y_obj, z_obj.clone()])?);
+        let tile = maker.make_from([&x_obj, y_obj, &z_obj])?;
+        if maker.direct() {
+            // SAFETY: direct building means the tuple layout is known (CPython 3.9-3.13);
+            // slot i < count is still NULL and takes the owned reference.
+            unsafe { *named::tuple_items(block.as_ptr()).add(i as usize) = tile.into_ptr() };
+        } else {
+            // SAFETY: PyTuple_SetItem steals the reference; i < count.
+            let rc = unsafe {
+                ffi::PyTuple_SetItem(block.as_ptr(), i as ffi::Py_ssize_t, tile.into_ptr())
+            };
+            if rc != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
         row += 1;
         if row == height {
             row = 0;
@@ -389,7 +503,11 @@ fn _tile_block<'py>(
             x_obj = (x_min + col as u32).into_pyobject(py)?.into_any();
         }
     }
-    PyList::new(py, out)
+    // Like its tiles, the block holds no cycle: out of the cyclic GC, which would otherwise
+    // walk its 16k items at every collection while the caller consumes it.
+    // SAFETY: `block` is a live GC object; untracking is always allowed.
+    unsafe { ffi::PyObject_GC_UnTrack(block.as_ptr().cast()) };
+    Ok(block)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -422,6 +540,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(count_tiles, m)?)?;
     m.add_function(wrap_pyfunction!(tiles_array, m)?)?;
     m.add_function(wrap_pyfunction!(tile_many, m)?)?;
+    m.add_function(wrap_pyfunction!(_xy, m)?)?;
     m.add_function(wrap_pyfunction!(_tile_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(_tile_block, m)?)?;
     m.add_function(wrap_pyfunction!(named::_tiles_direct_alloc, m)?)?;

@@ -212,6 +212,15 @@ fn tiles_are_validated_and_passed_on() {
         "{}",
         r.body
     );
+    // Outside the grid (the catalog CI's x=1, y=2, z=1): fused.run extrapolates it, a tile
+    // endpoint refuses it (a map client never asks for it).
+    let r = s.post(
+        "/api/v1/run/udf/tiles/1/1/2",
+        body("json", json!({}), json!({})),
+        Some(&s.key),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("tile y"), "{}", r.body);
     let r = s.post(
         "/api/v1/run/udf/tiles/31/0/0",
         body("json", json!({}), json!({})),

@@ -19,9 +19,10 @@ mod point;
 mod tile_ops;
 
 pub use cover::{bounding_tile, count_tiles, tile_ranges, tiles_xy, TileRange};
-pub use point::{lnglat, tile, tile_many, truncate_lnglat, xy};
+pub use point::{lnglat, tile, tile_many, truncate_lnglat, world_xy, xy};
 pub use tile_ops::{
-    bounds, children, minmax, neighbors, parent, quadkey, quadkey_to_tile, simplify, ul, xy_bounds,
+    bounds, bounds_loose, children, minmax, neighbors, parent, quadkey, quadkey_to_tile, simplify,
+    ul, ul_loose, xy_bounds, xy_bounds_loose, LooseTile, MAX_LOOSE_INDEX,
 };
 
 use crate::{Error, Result};

@@ -73,6 +73,15 @@ pub fn tile(lng: f64, lat: f64, zoom: u8, truncate: bool) -> Result<Tile> {
     tile_unchecked_lat(lng, lat, zoom).ok_or_else(|| latitude_error("lat", lat))
 }
 
+/// The position of a point as fractions of the world's width and height from the
+/// upper-left corner (mercantile `_xy`): outside `0..1` beyond the mercator latitude limit.
+/// Errors name `lng` or `lat`; a latitude at or beyond a pole is refused.
+pub fn world_xy(lng: f64, lat: f64, truncate: bool) -> Result<(f64, f64)> {
+    let (lng, lat) = prepare(lng, lat, truncate, ("lng", "lat"))?;
+    let y = world_y(lat).ok_or_else(|| latitude_error("lat", lat))?;
+    Ok((world_x(lng), y))
+}
+
 /// `tile()` over arrays: the x and y indices of each point. Errors name the element, e.g.
 /// `lats[3]`.
 pub fn tile_many(

@@ -13,21 +13,87 @@ pub fn minmax(zoom: i64) -> Result<(u32, u32)> {
     Ok((0, max_index(check_zoom(zoom)?)))
 }
 
+/// Largest |x| or |y| accepted for tile indices outside the grid: `2 * y` and `x / 2**z`
+/// stay exact in f64 below it.
+pub const MAX_LOOSE_INDEX: i64 = 1 << 52;
+
+/// Tile indices as given, which may lie outside the grid (`x` or `y` negative or at least
+/// `2**z`). mercantile computes the bounds of such tiles (with a `FutureWarning`); catalog
+/// code asks for them (e.g. `x=1, y=2, z=1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LooseTile {
+    pub x: i64,
+    pub y: i64,
+    pub z: u8,
+}
+
+impl LooseTile {
+    /// Indices from untrusted input: `z` must be a valid zoom, `|x|` and `|y|` at most
+    /// [`MAX_LOOSE_INDEX`]. Errors name `x`, `y` or `z`.
+    pub fn new(x: i64, y: i64, z: i64) -> Result<LooseTile> {
+        let z = check_zoom(z).map_err(|_| Error::invalid("z", "an integer 0..=30", z))?;
+        for (name, v) in [("x", x), ("y", y)] {
+            if !(-MAX_LOOSE_INDEX..=MAX_LOOSE_INDEX).contains(&v) {
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        "an integer of magnitude at most 2**52 (0..={} for zoom {z})",
+                        max_index(z)
+                    ),
+                    v,
+                ));
+            }
+        }
+        Ok(LooseTile { x, y, z })
+    }
+
+    /// The tile, when its indices are inside the grid.
+    pub fn in_grid(self) -> Option<Tile> {
+        let max = i64::from(max_index(self.z));
+        ((0..=max).contains(&self.x) && (0..=max).contains(&self.y)).then_some(Tile {
+            x: self.x as u32,
+            y: self.y as u32,
+            z: self.z,
+        })
+    }
+}
+
+impl From<Tile> for LooseTile {
+    fn from(t: Tile) -> Self {
+        LooseTile {
+            x: i64::from(t.x),
+            y: i64::from(t.y),
+            z: t.z,
+        }
+    }
+}
+
 #[inline]
-fn corner(x: u32, y: u32, z2: f64) -> (f64, f64) {
+fn corner(x: i64, y: i64, z2: f64) -> (f64, f64) {
+    // mercantile: `x / Z2 * 360 - 180`, `atan(sinh(pi * (1 - 2 * y / Z2)))`; 2 * y is exact.
     let lng = x as f64 / z2 * 360.0 - 180.0;
-    let lat = (PI * (1.0 - (2 * y as u64) as f64 / z2)).sinh().atan() * R2D;
+    let lat = (PI * (1.0 - (2 * y) as f64 / z2)).sinh().atan() * R2D;
     (lng, lat)
 }
 
 /// Upper-left corner of a tile (mercantile `ul`).
 pub fn ul(t: Tile) -> LngLat {
+    ul_loose(t.into())
+}
+
+/// [`ul`] of indices that may lie outside the grid, computed as mercantile does.
+pub fn ul_loose(t: LooseTile) -> LngLat {
     let (lng, lat) = corner(t.x, t.y, (1u64 << t.z) as f64);
     LngLat { lng, lat }
 }
 
 /// Geographic bounds of a tile (mercantile `bounds`).
 pub fn bounds(t: Tile) -> LngLatBbox {
+    bounds_loose(t.into())
+}
+
+/// [`bounds`] of indices that may lie outside the grid, computed as mercantile does.
+pub fn bounds_loose(t: LooseTile) -> LngLatBbox {
     let z2 = (1u64 << t.z) as f64;
     let (west, north) = corner(t.x, t.y, z2);
     let (east, south) = corner(t.x + 1, t.y + 1, z2);
@@ -41,6 +107,11 @@ pub fn bounds(t: Tile) -> LngLatBbox {
 
 /// Web mercator bounds of a tile in metres (mercantile `xy_bounds`).
 pub fn xy_bounds(t: Tile) -> Bbox {
+    xy_bounds_loose(t.into())
+}
+
+/// [`xy_bounds`] of indices that may lie outside the grid, computed as mercantile does.
+pub fn xy_bounds_loose(t: LooseTile) -> Bbox {
     let tile_size = CE / (1u64 << t.z) as f64;
     let left = t.x as f64 * tile_size - CE / 2.0;
     let right = left + tile_size;

@@ -2,12 +2,13 @@
 //! exception class each core error becomes.
 
 use crate::error::PyFusedError;
-use fused_core::tiles::{self as core, Tile};
+use fused_core::tiles::{self as core, LooseTile, Tile};
 use fused_core::Error;
 use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyFutureWarning, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PySequence, PyString, PyTuple};
+use std::ffi::CString;
 
 create_exception!(
     fused._native,
@@ -104,13 +105,6 @@ pub(super) fn zoom_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<u8> {
     core::check_zoom(z).map_err(|_| tile_err(Error::invalid(name, ZOOM_EXPECTED, z)))
 }
 
-pub(super) fn opt_zoom_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u8>> {
-    match obj {
-        Some(z) if !z.is_none() => Ok(Some(zoom_arg(z, "zoom")?)),
-        _ => Ok(None),
-    }
-}
-
 /// `zooms`: one zoom or an iterable of zooms.
 pub(super) fn zooms_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     const EXPECTED: &str = "an integer 0..=30 or a sequence of them";
@@ -144,29 +138,70 @@ pub(super) fn tile_from_items(
 pub(super) const TILE_EXPECTED: &str =
     "a Tile, an (x, y, z) sequence, or three integers x, y, z (zoom is keyword-only)";
 
-/// One object that is a tile: a `Tile`, a tuple or another sequence of three integers.
-pub(super) fn tile_from_obj(obj: &Bound<'_, PyAny>) -> PyResult<Tile> {
+/// The three items of one object that is a tile: a `Tile`, a tuple or another sequence of
+/// three values.
+fn tile_obj_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<[Bound<'py, PyAny>; 3]> {
     if let Ok(t) = obj.cast::<PyTuple>() {
         if t.len() == 3 {
-            return tile_from_items(&t.get_item(0)?, &t.get_item(1)?, &t.get_item(2)?);
+            return Ok([t.get_item(0)?, t.get_item(1)?, t.get_item(2)?]);
         }
     } else if let Ok(seq) = obj.cast::<PySequence>() {
         if !obj.is_instance_of::<PyString>() && seq.len().ok() == Some(3) {
-            return tile_from_items(&seq.get_item(0)?, &seq.get_item(1)?, &seq.get_item(2)?);
+            return Ok([seq.get_item(0)?, seq.get_item(1)?, seq.get_item(2)?]);
         }
     }
     Err(invalid("tile", TILE_EXPECTED, obj))
 }
 
-/// mercantile's `*tile` argument: one tile-like object, or x, y, z.
-pub(super) fn tile_args(args: &Bound<'_, PyTuple>) -> PyResult<Tile> {
+/// One object that is a tile: a `Tile`, a tuple or another sequence of three integers.
+pub(super) fn tile_from_obj(obj: &Bound<'_, PyAny>) -> PyResult<Tile> {
+    let [x, y, z] = tile_obj_items(obj)?;
+    tile_from_items(&x, &y, &z)
+}
+
+/// mercantile's `*tile` argument as its three values, not converted: one tile-like object,
+/// or x, y, z. Anything else is a TileArgParsingError.
+pub(super) fn tile_arg_items<'py>(args: &Bound<'py, PyTuple>) -> PyResult<[Bound<'py, PyAny>; 3]> {
     match args.len() {
-        3 => tile_from_items(&args.get_item(0)?, &args.get_item(1)?, &args.get_item(2)?),
-        1 => tile_from_obj(&args.get_item(0)?),
+        3 => Ok([args.get_item(0)?, args.get_item(1)?, args.get_item(2)?]),
+        1 => tile_obj_items(&args.get_item(0)?),
         n => Err(tile_err(Error::invalid(
             "tile",
             TILE_EXPECTED,
             format!("{n} arguments"),
         ))),
     }
+}
+
+/// mercantile's `*tile` argument: one tile-like object, or x, y, z.
+pub(super) fn tile_args(args: &Bound<'_, PyTuple>) -> PyResult<Tile> {
+    let [x, y, z] = tile_arg_items(args)?;
+    tile_from_items(&x, &y, &z)
+}
+
+/// mercantile's `*tile` argument where indices outside the grid are computed (`bounds`,
+/// `ul`, `xy_bounds`): integers and a valid zoom are still required. An index outside the
+/// grid gets a FutureWarning, as mercantile gives one.
+pub(super) fn loose_tile_args(args: &Bound<'_, PyTuple>) -> PyResult<LooseTile> {
+    let [x, y, z] = tile_arg_items(args)?;
+    let xi = int_arg(&x, "x", "an integer")?;
+    let yi = int_arg(&y, "y", "an integer")?;
+    let zi = int_arg(&z, "z", ZOOM_EXPECTED)?;
+    let t = LooseTile::new(xi, yi, zi).map_err(tile_err)?;
+    if t.in_grid().is_none() {
+        warn_outside_grid(args.py(), t)?;
+    }
+    Ok(t)
+}
+
+/// The FutureWarning for a tile outside the grid (stack level: the caller of the function).
+pub(super) fn warn_outside_grid(py: Python<'_>, t: LooseTile) -> PyResult<()> {
+    let max = (1u64 << t.z) - 1;
+    let message = format!(
+        "tile ({}, {}, {}) is outside the grid: x and y must be in 0..={max} at zoom {}; \
+         its bounds are extrapolated as mercantile does, and a later version may refuse it",
+        t.x, t.y, t.z, t.z
+    );
+    let message = CString::new(message).expect("no NUL in a formatted message");
+    PyErr::warn(py, &py.get_type::<PyFutureWarning>(), &message, 1)
 }

@@ -24,8 +24,9 @@ static TUPLE_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// exercise the `tuple.__new__` path.
 static DIRECT_ALLOC: AtomicBool = AtomicBool::new(true);
 
-/// Whether this interpreter's tuple layout allows building instances directly.
-fn direct_alloc_supported(py: Python<'_>) -> bool {
+/// Whether this interpreter's tuple layout allows building instances directly: on CPython
+/// 3.9-3.13 a tuple is a `PyVarObject` header followed by its item pointers.
+pub(super) fn direct_alloc_supported(py: Python<'_>) -> bool {
     static SUPPORTED: PyOnceLock<bool> = PyOnceLock::new();
     *SUPPORTED.get_or_init(py, || {
         let v = py.version_info();
@@ -50,9 +51,26 @@ pub(super) fn classes(py: Python<'_>) -> PyResult<&'static Classes> {
             let cls = module.getattr(name)?.cast_into::<PyType>()?;
             // SAFETY: PyType_GetFlags reads the flags of a live type object.
             let flags = unsafe { ffi::PyType_GetFlags(cls.as_type_ptr()) };
-            if !cls.is_subclass_of::<PyTuple>()? || flags & ffi::Py_TPFLAGS_HEAPTYPE == 0 {
+            // Same instance layout as tuple (no __dict__, no __weakref__, no extra slots):
+            // what building instances directly relies on.
+            let tuple = py.get_type::<PyTuple>();
+            let same_layout = [
+                "__basicsize__",
+                "__itemsize__",
+                "__dictoffset__",
+                "__weakrefoffset__",
+            ]
+            .iter()
+            .map(|attr| cls.getattr(*attr)?.eq(tuple.getattr(*attr)?))
+            .collect::<PyResult<Vec<bool>>>()?
+            .into_iter()
+            .all(|same| same);
+            if !cls.is_subclass_of::<PyTuple>()?
+                || flags & ffi::Py_TPFLAGS_HEAPTYPE == 0
+                || !same_layout
+            {
                 return Err(PyValueError::new_err(format!(
-                    "fused.tiles.{name} is not a tuple subclass"
+                    "fused.tiles.{name} is not a tuple subclass with __slots__ = ()"
                 )));
             }
             Ok(cls.unbind())
@@ -69,74 +87,134 @@ pub(super) fn classes(py: Python<'_>) -> PyResult<&'static Classes> {
 /// Builds instances of one of the namedtuple classes (a heap type subclassing tuple).
 pub(super) struct NamedTuple<'py> {
     cls: Bound<'py, PyType>,
-    /// The class's `tp_alloc`, when instances may be built directly (CPython 3.9-3.13).
-    alloc: Option<ffi::allocfunc>,
+    /// Whether instances are built directly (CPython 3.9-3.13).
+    direct: bool,
+    /// Whether the interpreter has immortal objects (3.12+), for [`incref_inline`].
+    immortal: bool,
+}
+
+/// Adds one reference to `obj` in place. The limited API's `Py_INCREF` is a function call,
+/// and `tiles()` takes three references per tile; this is what the 3.9-3.13 headers' inline
+/// `Py_INCREF` does: bump `ob_refcnt` (the object's first word), except on 3.12+ for an
+/// immortal object (low 32 bits negative as an i32), whose count must not change.
+///
+/// # Safety
+/// `obj` is a live object, the GIL is held, and [`direct_alloc_supported`] holds.
+#[inline]
+unsafe fn incref_inline(obj: *mut ffi::PyObject, immortal_aware: bool) {
+    let rc = obj.cast::<isize>();
+    if immortal_aware && (*rc as i32) < 0 {
+        return;
+    }
+    *rc += 1;
+}
+
+/// The item pointers of a tuple (or tuple subclass) on CPython 3.9-3.13: they follow the
+/// `PyVarObject` header.
+///
+/// # Safety
+/// `obj` is a tuple with at least as many items as are accessed, and
+/// [`direct_alloc_supported`] holds.
+#[inline]
+pub(super) unsafe fn tuple_items(obj: *mut ffi::PyObject) -> *mut *mut ffi::PyObject {
+    obj.cast::<u8>()
+        .add(std::mem::size_of::<ffi::PyVarObject>())
+        .cast()
 }
 
 impl<'py> NamedTuple<'py> {
     pub(super) fn new(cls: &Py<PyType>, py: Python<'py>) -> Self {
-        let cls = cls.bind(py).clone();
         let direct = DIRECT_ALLOC.load(Ordering::Relaxed) && direct_alloc_supported(py);
-        // SAFETY: `cls` is a heap type (a Python class, checked to subclass tuple in
-        // `classes`); PyType_GetSlot may read any slot of a heap type.
-        let slot = if direct {
-            unsafe { ffi::PyType_GetSlot(cls.as_type_ptr(), ffi::Py_tp_alloc) }
-        } else {
-            std::ptr::null_mut()
-        };
-        // SAFETY: the Py_tp_alloc slot holds an `allocfunc`.
-        let alloc = (!slot.is_null())
-            .then(|| unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::allocfunc>(slot) });
-        NamedTuple { cls, alloc }
+        let v = py.version_info();
+        NamedTuple {
+            cls: cls.bind(py).clone(),
+            direct,
+            immortal: (v.major, v.minor) >= (3, 12),
+        }
     }
 
     /// An instance holding `items`.
     ///
     /// On CPython 3.9-3.13 this does what `tuple.__new__(cls, items)` does internally
-    /// (`tuple_subtype_new`: the type's `tp_alloc`, then store the items) without building
-    /// argument tuples. From 3.14 tuples carry a hash cache that `tuple_subtype_new`
-    /// initialises and the limited API cannot reach, so there `tuple.__new__` is called.
+    /// (allocate an object of the class with N items, store them) without argument tuples,
+    /// without the zeroing and GC tracking of the type's generic `tp_alloc`, and without a
+    /// function call per item: `PyObject_GC_NewVar` returns the object untracked, with its
+    /// type (referenced), refcount and size set, and the N item slots are written at once.
+    /// From 3.14 tuples carry a hash cache that `tuple_subtype_new` initialises and the
+    /// limited API cannot reach, so there `tuple.__new__` is called.
     ///
-    /// The result is untracked by the cyclic GC, as CPython untracks plain tuples of atomic
+    /// The result is not tracked by the cyclic GC, as CPython untracks plain tuples of atomic
     /// values: our items are ints and floats and the classes have `__slots__ = ()`, so no
     /// cycle can pass through it. Without this, building 100k tiles triggers full
     /// collections that cost more than building them.
+    #[inline]
     pub(super) fn make<const N: usize>(
         &self,
         items: [Bound<'py, PyAny>; N],
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = self.cls.py();
-        let obj = match self.alloc {
-            // SAFETY: `alloc` is the class's tp_alloc; it returns a new, zeroed, GC-tracked
-            // tuple of N NULL items with refcount 1 (NULL items are skipped by the tuple's
-            // traverse and dealloc), as PyTuple_SetItem requires; SetItem steals each item.
-            Some(alloc) => unsafe {
-                let raw = alloc(self.cls.as_type_ptr(), N as ffi::Py_ssize_t);
+        if self.direct {
+            // SAFETY: `cls` is a heap type subclassing tuple with tuple's instance layout
+            // (checked in `classes`), so a GC object of N items of it is a valid instance
+            // once its N item slots are set, which happens before anything can see it (the
+            // slots hold owned references, moved out of `items`).
+            unsafe {
+                let raw: *mut ffi::PyObject =
+                    ffi::PyObject_GC_NewVar(self.cls.as_type_ptr(), N as ffi::Py_ssize_t);
                 if raw.is_null() {
                     return Err(PyErr::fetch(py));
                 }
-                let obj = Bound::from_owned_ptr(py, raw);
+                let slots = tuple_items(raw);
                 for (i, item) in items.into_iter().enumerate() {
-                    if ffi::PyTuple_SetItem(raw, i as ffi::Py_ssize_t, item.into_ptr()) != 0 {
-                        return Err(PyErr::fetch(py));
-                    }
+                    *slots.add(i) = item.into_ptr();
                 }
-                obj
-            },
-            None => {
-                let tuple_new = TUPLE_NEW.get_or_try_init(py, || {
-                    py.get_type::<PyTuple>()
-                        .getattr("__new__")
-                        .map(Bound::unbind)
-                })?;
-                tuple_new
-                    .bind(py)
-                    .call1((&self.cls, PyTuple::new(py, items)?))?
+                return Ok(Bound::from_owned_ptr(py, raw));
             }
-        };
+        }
+        let tuple_new = TUPLE_NEW.get_or_try_init(py, || {
+            py.get_type::<PyTuple>()
+                .getattr("__new__")
+                .map(Bound::unbind)
+        })?;
+        let obj = tuple_new
+            .bind(py)
+            .call1((&self.cls, PyTuple::new(py, items)?))?;
         // SAFETY: `obj` is a live GC object; untracking an object is always allowed.
         unsafe { ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) };
         Ok(obj)
+    }
+
+    /// [`Self::make`] of borrowed items (each gets a new reference), for loops that share
+    /// the same items between many instances.
+    #[inline]
+    pub(super) fn make_from<const N: usize>(
+        &self,
+        items: [&Bound<'py, PyAny>; N],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !self.direct {
+            return self.make(items.map(|item| item.clone()));
+        }
+        let py = self.cls.py();
+        // SAFETY: as in `make`; each slot takes a new reference to a live item.
+        unsafe {
+            let raw: *mut ffi::PyObject =
+                ffi::PyObject_GC_NewVar(self.cls.as_type_ptr(), N as ffi::Py_ssize_t);
+            if raw.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            let slots = tuple_items(raw);
+            for (i, item) in items.iter().enumerate() {
+                let ptr = item.as_ptr();
+                incref_inline(ptr, self.immortal);
+                *slots.add(i) = ptr;
+            }
+            Ok(Bound::from_owned_ptr(py, raw))
+        }
+    }
+
+    /// Whether [`Self::make`] builds instances directly (and tuples may be filled in place).
+    pub(super) fn direct(&self) -> bool {
+        self.direct
     }
 }
 
