@@ -6,7 +6,7 @@
 //!                      [--timeout S] [--max-timeout S] [--worker-memory-mb N]
 //!                      [--worker-max-tasks N] [--queue-size N] [--spare-workers N]
 //!                      [--shutdown-grace S]
-//!                      [--log-format json|text]
+//!                      [--log-format json|text] [--basemap-style URL]
 //! fused-server admin create-user EMAIL [--data-dir DIR]
 //! fused-server --help | --version
 //! ```
@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Log lines on stderr: JSON (default) or human-readable text.
     pub log_format: LogFormat,
+    /// The Workbench map's basemap (a MapLibre style URL); `None`: the offline style.
+    pub basemap_style: Option<String>,
 }
 
 /// How log lines are written to stderr.
@@ -102,6 +104,7 @@ impl ServerConfig {
             spare_workers: 1,
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::from_env().unwrap_or_default(),
+            basemap_style: None,
         }
         .with_default_memory_limit()
     }
@@ -200,6 +203,8 @@ Options:
                      the workers are killed (default 30)
   --log-format FMT   json (one JSON object per line) or text, on stderr
                      (default: $FUSED_LOG_FORMAT, else json)
+  --basemap-style URL  MapLibre style (http or https URL) of the Workbench map's
+                     basemap (default: a plain offline style)
   -h, --help         show this help
   -V, --version      show the version
 
@@ -300,6 +305,7 @@ where
                 cfg.log_format =
                     LogFormat::parse(&v).map_err(|e| ConfigError(format!("--log-format: {e}")))?;
             }
+            "--basemap-style" => cfg.basemap_style = Some(basemap_style(&flags.value(&flag)?)?),
             other => return Err(unknown(other)),
         }
     }
@@ -404,6 +410,26 @@ fn integer(flag: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> 
                 "{flag}: expected an integer {min}-{max}, got {v:?}"
             ))
         })
+}
+
+/// An absolute http(s) URL without spaces, quotes or credentials (it goes into the page's
+/// Content-Security-Policy).
+fn basemap_style(v: &str) -> Result<String, ConfigError> {
+    let ok = (v.starts_with("https://") || v.starts_with("http://"))
+        && v.split("://").nth(1).is_some_and(|rest| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !host.contains('@')
+        })
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | ';' | ','));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(ConfigError(format!(
+            "--basemap-style: expected an http(s) URL of a MapLibre style, got {v:?}"
+        )))
+    }
 }
 
 fn data_dir(v: &str) -> Result<PathBuf, ConfigError> {

@@ -104,3 +104,30 @@ fn admin_create_user() {
     assert!(error(&["admin", "remove"]).contains("unknown command"));
     assert!(error(&["admin", "create-user", "a@b.io", "c@d.io"]).contains("unexpected"));
 }
+
+#[test]
+fn basemap_style_flag() {
+    assert_eq!(serve(&[]).basemap_style, None);
+    assert_eq!(
+        serve(&["--basemap-style", "https://tiles.example.com/style.json"]).basemap_style,
+        Some("https://tiles.example.com/style.json".to_string())
+    );
+    assert_eq!(
+        serve(&["--basemap-style=http://10.0.0.5:8080/s.json"]).basemap_style,
+        Some("http://10.0.0.5:8080/s.json".to_string())
+    );
+    for bad in [
+        "style.json",
+        "file:///tmp/s.json",
+        "https://",
+        "https://user@host/s.json",
+        "https://host/a b.json",
+        "https://host/s.json'; script-src *",
+    ] {
+        let e = error(&["--basemap-style", bad]);
+        assert!(
+            e.contains("--basemap-style: expected an http(s) URL of a MapLibre style"),
+            "{bad}: {e}"
+        );
+    }
+}
