@@ -36,6 +36,8 @@ const state = {
   tiles: { inflight: 0, loaded: 0, failed: new Map() },
   problems: [],
   marks: {}, // generation -> {requested, firstTile, idle}
+  timing: {}, // mapReady
+  layerShown: 0, // the generation whose layer is on the map
   requests: [],
 };
 window.workbench = {
@@ -48,6 +50,7 @@ window.workbench = {
 };
 
 let map;
+let mapReady; // resolves once the map's style is loaded (layers can be added)
 let editor;
 let deviceCancel = null;
 
@@ -70,7 +73,10 @@ async function start() {
     zoom: view ? view.zoom : 1.5,
     attributionControl: false,
     hash: false,
+    fadeDuration: 0, // a tile is shown the moment it is drawn
   });
+  mapReady = new Promise((resolve) => map.once("load", resolve));
+  mapReady.then(() => (state.timing.mapReady = performance.now()));
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   map.addControl(new maplibregl.ScaleControl(), "bottom-left");
   map.on("moveend", updateUrl);
@@ -87,7 +93,9 @@ async function start() {
   });
   map.on("idle", () => {
     const m = state.marks[state.generation];
-    if (m && m.idle === undefined && state.tiles.inflight === 0) m.idle = performance.now();
+    if (m && m.idle === undefined && state.tiles.inflight === 0 && state.layerShown === state.generation) {
+      m.idle = performance.now();
+    }
   });
   // The editor lives in a shadow root: CodeMirror then styles it with constructed
   // stylesheets (adoptedStyleSheets) instead of a <style> element, which the page's CSP
@@ -103,7 +111,7 @@ async function start() {
     root: shadow,
   });
   wireControls();
-  await new Promise((resolve) => (map.loaded() ? resolve() : map.once("load", resolve)));
+  // a share link's UDF is looked up (and its first tile run) while the map starts
   const share = url.searchParams.get("share");
   if (share) await openShare(share, url);
 }
@@ -515,6 +523,8 @@ async function showTileLayer(current, target, params, generation) {
     if (state.generation !== generation) return;
     state.layerKind = kind;
   }
+  await mapReady;
+  if (state.generation !== generation) return;
   showTiles(map, {
     target,
     params,
@@ -522,6 +532,7 @@ async function showTileLayer(current, target, params, generation) {
     vizConfig: current.info.viz_config,
     hooks: tileHooks(generation, current.name),
   });
+  state.layerShown = generation;
 }
 
 async function showFileLayer(current, target, params, generation) {
@@ -539,7 +550,9 @@ async function showFileLayer(current, target, params, generation) {
   const type = (resp.headers.get("content-type") || "").split(";")[0];
   const body = await resp.arrayBuffer();
   state.tiles.inflight = 0;
+  await mapReady;
   if (state.generation !== generation) return;
+  state.layerShown = generation;
   if (meta.stdout) addProblem({ kind: "log", title: `${current.name} stdout`, stdout: meta.stdout });
   if (!resp.ok) {
     let json = null;
