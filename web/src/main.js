@@ -254,6 +254,17 @@ function paramSummary(entry) {
   return names.length ? names.join(", ") : "no parameters";
 }
 
+/** The first sentence of a markdown description, without headings. */
+function summary(markdown) {
+  if (typeof markdown !== "string") return "";
+  const text = markdown
+    .split("\n")
+    .filter((l) => l.trim() && !l.trim().startsWith("#"))
+    .join(" ")
+    .replace(/[`*_]/g, "");
+  return text.length > 90 ? `${text.slice(0, 87)}…` : text;
+}
+
 function renderList() {
   const box = $("udf-list");
   box.replaceChildren();
@@ -291,7 +302,7 @@ function renderList() {
       name.append(mode);
       const params = document.createElement("div");
       params.className = "meta params";
-      params.textContent = e.kind === "example" ? "example" : paramSummary(e);
+      params.textContent = e.kind === "example" ? summary(e.description) || "example" : paramSummary(e);
       div.append(name, params);
       if (e.created_at) {
         const when = document.createElement("div");
