@@ -36,6 +36,22 @@ def udf(bounds: fused.types.Bounds = None, factor: int = 1):
     raise ValueError(f"factor {factor} is not allowed here")
 """
 
+SLOW = """
+@fused.udf
+def udf(bounds: fused.types.Bounds = None, marker_dir: str = ""):
+    import os
+    import time
+    import uuid
+
+    name = uuid.uuid4().hex
+    open(os.path.join(marker_dir, "start-" + name), "w").close()
+    time.sleep(4)
+    open(os.path.join(marker_dir, "done-" + name), "w").close()
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -59,6 +75,10 @@ def saved(server, examples_dir=ROOT / "examples" / "udfs"):
         failing.name = "Failing_Tiles"
         failing.metadata["fused:udfType"] = "vector_tile"
         failing.to_fused(overwrite=True)
+        slow = fused.load(SLOW)
+        slow.name = "Slow_Tiles"
+        slow.metadata["fused:udfType"] = "vector_tile"
+        slow.to_fused(overwrite=True)
         token = fused.load(examples_dir / "Tile_Grid").create_access_token().token
     finally:
         for k, v in old.items():
@@ -292,6 +312,7 @@ def test_sign_in_lists_saved_udfs_with_mode_parameters_and_time(page):
             "City_Points",
             "Country_Stats",
             "Failing_Tiles",
+            "Slow_Tiles",
             "Tile_Grid",
             "Tile_Hillshade",
         ]
@@ -507,3 +528,26 @@ def test_page_has_no_console_errors_on_start(page):
     page.open()
     page.page.wait_for_timeout(500)
     assert not [m for m in page.console if m.startswith(("error", "pageerror"))], page.console
+
+
+def test_moving_the_map_cancels_stale_tile_runs(page, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    page.open(f"?udf=me@example.com/Slow_Tiles&p.marker_dir={markers}&view=3/0/0")
+    page.sign_in()
+    # two tiles running on the two workers, more waiting in the queue
+    page.page.wait_for_function("() => window.workbench.state.tiles.inflight >= 3", timeout=30_000)
+    deadline = 30
+    while len(list(markers.glob("start-*"))) < 2 and deadline > 0:
+        page.page.wait_for_timeout(100)
+        deadline -= 0.1
+    started = {p.name[len("start-") :] for p in markers.glob("start-*")}
+    assert started
+    # move far away: the old tiles' requests are aborted, which stops their runs
+    page.page.evaluate("() => window.workbench.map.jumpTo({center: [150, -60], zoom: 6})")
+    page.page.wait_for_function(
+        "() => (window.workbench.state.tiles.cancelled || 0) >= 2", timeout=10_000
+    )
+    page.page.wait_for_timeout(5_000)  # longer than a run would have taken
+    unfinished = [n for n in started if not (markers / f"done-{n}").exists()]
+    assert unfinished, "every run that had started before the move still finished"

@@ -47,6 +47,9 @@ window.workbench = {
   get editor() {
     return editor;
   },
+  get map() {
+    return map;
+  },
 };
 
 let map;
