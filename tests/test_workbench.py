@@ -52,6 +52,15 @@ def udf(bounds: fused.types.Bounds = None, marker_dir: str = ""):
     return gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
 """
 
+RASTER_FILE = """
+@fused.udf
+def udf(size: int = 64):
+    import numpy as np
+
+    a = (np.indices((size, size)).sum(axis=0) * 4 % 256).astype("uint8")
+    return a, [-10.0, 40.0, 5.0, 50.0]
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -79,6 +88,9 @@ def saved(server, examples_dir=ROOT / "examples" / "udfs"):
         slow.name = "Slow_Tiles"
         slow.metadata["fused:udfType"] = "vector_tile"
         slow.to_fused(overwrite=True)
+        raster = fused.load(RASTER_FILE)
+        raster.name = "Raster_File"
+        raster.to_fused(overwrite=True)
         token = fused.load(examples_dir / "Tile_Grid").create_access_token().token
     finally:
         for k, v in old.items():
@@ -312,6 +324,7 @@ def test_sign_in_lists_saved_udfs_with_mode_parameters_and_time(page):
             "City_Points",
             "Country_Stats",
             "Failing_Tiles",
+            "Raster_File",
             "Slow_Tiles",
             "Tile_Grid",
             "Tile_Hillshade",
@@ -551,3 +564,18 @@ def test_moving_the_map_cancels_stale_tile_runs(page, tmp_path):
     page.page.wait_for_timeout(5_000)  # longer than a run would have taken
     unfinished = [n for n in started if not (markers / f"done-{n}").exists()]
     assert unfinished, "every run that had started before the move still finished"
+
+
+def test_file_raster_with_bounds_is_an_image_layer(page):
+    page.open()
+    page.sign_in()
+    page.choose("Raster_File")
+    page.wait_drawn()
+    layer = page.page.evaluate(
+        """() => { const m = window.workbench.map; const s = m.getSource('udf');
+             return {type: s.type, coords: s.coordinates, center: m.getCenter()}; }"""
+    )
+    assert layer["type"] == "image"
+    assert layer["coords"] == [[-10, 50], [5, 50], [5, 40], [-10, 40]]
+    assert abs(layer["center"]["lng"] - (-2.5)) < 1 and 40 < layer["center"]["lat"] < 50
+    assert page.page.locator("#results").is_hidden()
