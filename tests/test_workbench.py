@@ -579,3 +579,29 @@ def test_file_raster_with_bounds_is_an_image_layer(page):
     assert layer["coords"] == [[-10, 50], [5, 50], [5, 40], [-10, 40]]
     assert abs(layer["center"]["lng"] - (-2.5)) < 1 and 40 < layer["center"]["lat"] < 50
     assert page.page.locator("#results").is_hidden()
+
+
+def test_viz_config_colours_follow_the_chosen_udf(page):
+    page.open("?view=2/20/0")
+    page.sign_in()
+    page.choose("Tile_Grid")
+    gen = page.wait_drawn()["gen"]
+    fill = page.page.evaluate(
+        "() => window.workbench.map.getPaintProperty('udf-fill', 'fill-color')"
+    )
+    # colorCategories over `cell` with the Bold palette -> a MapLibre match expression
+    assert fill[0] == "match" and fill[1] == ["to-string", ["get", "cell"]]
+    assert fill[2:4] == ["0-0", "#7F3C8D"] and fill[4:6] == ["0-1", "#11A579"]
+    opacity = page.page.evaluate(
+        "() => window.workbench.map.getPaintProperty('udf-fill', 'fill-opacity')"
+    )
+    assert opacity == 0.6
+    page.choose("Buffered_Points")
+    page.wait_drawn(after=gen)
+    fill = page.page.evaluate(
+        "() => window.workbench.map.getPaintProperty('udf-fill', 'fill-color')"
+    )
+    line = page.page.evaluate(
+        "() => window.workbench.map.getPaintProperty('udf-line', 'line-color')"
+    )
+    assert fill == "rgba(37, 99, 235, 0.471)" and line == "rgba(30, 64, 175, 1)"

@@ -190,16 +190,16 @@ export function showTileErrors(map, tiles) {
 
 /**
  * Show a Tile UDF: `kind` is "vector" (MVT) or "raster" (PNG). Returns the generation id.
- * Calling it again with the same kind only swaps the tile URL (new parameters), so MapLibre
+ * With `reuse` (same UDF, new parameters) only the tile URL is swapped, so MapLibre
  * re-requests every visible tile and aborts the old requests.
  */
-export function showTiles(map, { target, params, kind, vizConfig, hooks }) {
+export function showTiles(map, { target, params, kind, vizConfig, hooks, reuse }) {
   const gen = nextGeneration++;
   generations.set(gen, { target, params, format: kind === "raster" ? "png" : "mvt", hooks });
   for (const old of generations.keys()) if (old < gen - 1) generations.delete(old);
   const url = `fused://tiles/${gen}/{z}/{x}/{y}`;
   const existing = map.getSource(SOURCE);
-  if (existing && existing.type === (kind === "raster" ? "raster" : "vector") && existing.setTiles) {
+  if (reuse && existing && existing.type === (kind === "raster" ? "raster" : "vector") && existing.setTiles) {
     existing.setTiles([url]);
     return gen;
   }

@@ -516,7 +516,8 @@ async function showLayer() {
 
 async function showTileLayer(current, target, params, generation) {
   $("results").hidden = true;
-  if (!state.layerKind) {
+  const probed = !state.layerKind;
+  if (probed) {
     // MVT for vector results, PNG for rasters: the first tile (cached by the server, so the
     // map's own request for it is a cache hit) says which.
     state.tiles.inflight++;
@@ -545,6 +546,8 @@ async function showTileLayer(current, target, params, generation) {
     kind: state.layerKind,
     vizConfig: current.info.viz_config,
     hooks: tileHooks(generation, current.name),
+    // same UDF, new parameters: swap the tile URL; another UDF or code: new layers
+    reuse: !probed,
   });
   state.layerShown = generation;
 }
