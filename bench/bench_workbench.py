@@ -97,6 +97,7 @@ def main() -> None:
                 "script_first",
                 "script_all",
                 "change",
+                "received",
                 "script_change",
             )
         }
@@ -124,6 +125,7 @@ def main() -> None:
                 page.wait_for_function(IDLE, arg=generation, timeout=120_000)
                 redrawn = page.evaluate(CURRENT)
                 change = redrawn["idle"] - redrawn["requested"]
+                received = redrawn["lastResponse"] - redrawn["requested"]
                 _, sc_all = fetch_all(srv.base, with_cells(urls, next(cells)))
                 ctx.close()
                 if r == 0:
@@ -134,6 +136,7 @@ def main() -> None:
                 rows["script_first"].append(s_first)
                 rows["script_all"].append(s_all)
                 rows["change"].append(change)
+                rows["received"].append(received)
                 rows["script_change"].append(sc_all)
             browser.close()
         med = {k: statistics.median(v) for k, v in rows.items()}
@@ -145,6 +148,7 @@ def main() -> None:
         for label, page_ms, script_ms in [
             ("page load -> first tile drawn", med["load_first"], med["script_first"]),
             ("page load -> all tiles drawn", med["load_all"], med["script_all"]),
+            ("parameter change -> last tile received", med["received"], med["script_change"]),
             ("parameter change -> layer redrawn", med["change"], med["script_change"]),
         ]:
             print(f"| {label} | {page_ms:.0f} | {script_ms:.0f} | {page_ms - script_ms:.0f} |")

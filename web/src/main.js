@@ -445,6 +445,8 @@ function tileHooks(generation, name) {
     finished() {
       if (!live()) return;
       state.tiles.inflight = Math.max(0, state.tiles.inflight - 1);
+      const m = state.marks[generation];
+      if (m) m.lastResponse = performance.now(); // the last tile's bytes are in
       updateStatus();
     },
     succeeded(z, x, y, meta) {
