@@ -71,10 +71,11 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def saved(server, examples_dir=ROOT / "examples" / "udfs"):
+def saved(server):
     """The examples saved as `make run` saves them, plus a failing Tile UDF and a share
     token for City_Points. Returns {"share": token}."""
     env = {"FUSED_SERVER_URL": server.base, "FUSED_AUTH_TOKEN": server.key}
+    examples_dir = ROOT / "examples" / "udfs"
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -406,8 +407,7 @@ def test_raster_tile_udf_uses_png_tiles_and_default_view(page):
     assert drawn["kind"] == "raster" and drawn["loaded"] >= 1
     pngs = page.urls(r"/Tile_Hillshade/tiles/\d+/\d+/\d+\?.*format=png")
     assert pngs
-    z = page.page.evaluate("() => window.workbench.state && document.location.search")
-    assert "view=9.00/37.77" in z  # fused:defaultViewState
+    assert "view=9.00/37.77000/-122.42000" in page.page.url  # fused:defaultViewState
 
 
 def test_file_udf_shows_geojson_layer_and_table(page):
