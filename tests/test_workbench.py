@@ -61,6 +61,33 @@ def udf(size: int = 64):
     return a, [-10.0, 40.0, 5.0, 50.0]
 """
 
+TYPED = """
+import datetime
+
+
+@fused.udf
+def udf(
+    day: datetime.date = datetime.date(2024, 1, 2),
+    flag: bool = False,
+    tags: list = None,
+    label: str = "x",
+    ratio: float = 0.5,
+):
+    import json
+
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "day": [day.isoformat()],
+            "flag": [flag],
+            "tags": [json.dumps(tags)],
+            "label": [label],
+            "ratio": [ratio],
+        }
+    )
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -92,6 +119,9 @@ def saved(server):
         raster = fused.load(RASTER_FILE)
         raster.name = "Raster_File"
         raster.to_fused(overwrite=True)
+        typed = fused.load(TYPED)
+        typed.name = "Typed_Params"
+        typed.to_fused(overwrite=True)
         token = fused.load(examples_dir / "Tile_Grid").create_access_token().token
     finally:
         for k, v in old.items():
@@ -329,6 +359,7 @@ def test_sign_in_lists_saved_udfs_with_mode_parameters_and_time(page):
             "Slow_Tiles",
             "Tile_Grid",
             "Tile_Hillshade",
+            "Typed_Params",
         ]
     )
     grid = page.page.locator(".udf[data-key='me@example.com/Tile_Grid']")
@@ -605,3 +636,48 @@ def test_viz_config_colours_follow_the_chosen_udf(page):
         "() => window.workbench.map.getPaintProperty('udf-line', 'line-color')"
     )
     assert fill == "rgba(37, 99, 235, 0.471)" and line == "rgba(30, 64, 175, 1)"
+
+
+def test_parameter_widgets_follow_the_types(page):
+    page.open()
+    page.sign_in()
+    page.choose("Typed_Params")
+    page.page.locator("#results:not([hidden])").wait_for()
+    # widgets once the signature (types and defaults) is known
+    page.page.wait_for_function("() => window.workbench.state.current.signature !== null")
+    day = page.page.locator("#param-day")
+    assert day.get_attribute("type") == "date" and day.input_value() == "2024-01-02"
+    assert page.page.locator("#param-flag").get_attribute("type") == "checkbox"
+    assert not page.page.locator("#param-flag").is_checked()
+    assert page.page.locator("#param-ratio").get_attribute("type") == "number"
+    assert page.page.locator("#param-ratio").get_attribute("placeholder") == "0.5"
+    assert page.page.locator("#param-label").get_attribute("type") == "text"
+    tags = page.page.locator("textarea#param-tags")
+
+    def row() -> str:
+        return page.page.locator("#result-table tbody").inner_text()
+
+    # invalid JSON: an error on the widget, nothing sent
+    before = len(page.urls("/Typed_Params"))
+    tags.fill("[1,")
+    tags.dispatch_event("change")
+    assert "expected JSON" in page.page.locator("[data-param=tags] .param-error").inner_text()
+    page.page.wait_for_timeout(300)
+    assert len(page.urls("/Typed_Params")) == before
+    # valid values: each change runs again with it
+    tags.fill('["a", "b"]')
+    tags.dispatch_event("change")
+    page.page.wait_for_function(
+        "() => document.querySelector('#result-table tbody').textContent.includes('[\"a\", \"b\"]')"
+    )
+    day.fill("2025-03-04")
+    page.page.wait_for_function(
+        "() => document.querySelector('#result-table tbody').textContent.includes('2025-03-04')"
+    )
+    page.page.click("#param-flag")
+    page.page.wait_for_function(
+        "() => document.querySelector('#result-table tbody').textContent.includes('true')"
+    )
+    assert "2025-03-04" in row() and "true" in row()
+    url = page.page.url
+    assert "p.day=2025-03-04" in url and "p.flag=true" in url and "p.tags=" in url

@@ -110,7 +110,9 @@ export function renderWidgets(container, params, values, mode, onChange) {
       input.type = { int: "number", float: "number", date: "date", datetime: "datetime-local" }[kind] || "text";
       if (kind === "int") input.step = "1";
       if (kind === "float") input.step = "any";
-      input.value = given ?? "";
+      // date pickers show no placeholder: they start at the default itself
+      const picker = kind === "date" || kind === "datetime";
+      input.value = given ?? (picker ? dflt.slice(0, kind === "date" ? 10 : 19) : "");
       input.placeholder = dflt || (p.required ? "required" : "default");
     }
     input.id = id;
