@@ -47,6 +47,7 @@ bench: build
 	$(PY) bench/bench_run.py
 	$(PY) bench/bench_server.py
 	$(PY) bench/bench_load.py
+	$(PY) bench/bench_workbench.py
 
 clean:
 	rm -rf $(VENV) target python/fused/_native*.so

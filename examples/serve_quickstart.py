@@ -98,6 +98,9 @@ def main() -> None:
             print(f"  file: {token.shared_url}")
             if udf.name in TILE_UDFS:
                 print(f"  tiles: {token.tile_url}")
+            print(f"  on a map: {BASE}/workbench?share={token.token}")
+        print(f"\nThe Workbench: {BASE}/workbench")
+        print(f"  sign in with the API key in {DATA_DIR / 'quickstart-api-key'}")
         print("\nServing until interrupted (Ctrl-C).")
         proc.wait()
     except KeyboardInterrupt:

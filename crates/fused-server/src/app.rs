@@ -91,7 +91,8 @@ pub async fn serve_until(
             (config.cache_memory_mb as usize).saturating_mul(1024 * 1024),
             Some(data_dir.join("cache")),
         )
-        .with_limits(config.timeout, config.max_timeout);
+        .with_limits(config.timeout, config.max_timeout)
+        .with_basemap_style(config.basemap_style.clone());
     let app = router(state, auth::AuthConfig::default());
     tracing::info!(
         "fused-server {} listening on http://{local} ({} workers, python {}, data {})",

@@ -6,6 +6,7 @@
 //!                      [--timeout S] [--max-timeout S] [--worker-memory-mb N]
 //!                      [--worker-max-tasks N] [--queue-size N] [--spare-workers N]
 //!                      [--shutdown-grace S] [--log-format json|text]
+//!                      [--basemap-style URL]
 //! fused-server admin create-user EMAIL [--data-dir DIR]
 //! fused-server --help | --version
 //! ```
@@ -48,6 +49,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Log lines on stderr: JSON (default) or human-readable text.
     pub log_format: LogFormat,
+    /// The Workbench map's basemap (a MapLibre style URL); `None`: the offline style.
+    pub basemap_style: Option<String>,
 }
 
 /// How log lines are written to stderr.
@@ -232,6 +235,11 @@ pub struct ServeArgs {
     #[arg(long, env = "FUSED_LOG_FORMAT", default_value = "json", value_name = "FMT",
           value_parser = log_format)]
     log_format: LogFormat,
+    /// MapLibre style (http or https URL) of the Workbench map's basemap [default: a plain
+    /// offline style].
+    #[arg(long, env = "FUSED_SERVER_BASEMAP_STYLE", value_name = "URL",
+          value_parser = basemap_style)]
+    basemap_style: Option<String>,
     /// Show the version.
     #[arg(short = 'V', long, action = clap::ArgAction::SetTrue)]
     version: bool,
@@ -255,6 +263,7 @@ impl ServeArgs {
             spare_workers: 1,
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Json,
+            basemap_style: None,
             version: false,
         }
     }
@@ -279,6 +288,7 @@ impl ServeArgs {
             spare_workers,
             shutdown_grace: self.shutdown_grace,
             log_format: self.log_format,
+            basemap_style: self.basemap_style,
         }
     }
 }
@@ -460,6 +470,24 @@ fn email(v: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "expected an email address like name@example.com, got {v:?}"
+        ))
+    }
+}
+
+fn basemap_style(v: &str) -> Result<String, String> {
+    let ok = (v.starts_with("https://") || v.starts_with("http://"))
+        && v.split("://").nth(1).is_some_and(|rest| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !host.contains('@')
+        })
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | ';' | ','));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "expected an http(s) URL of a MapLibre style, got {v:?}"
         ))
     }
 }

@@ -178,4 +178,28 @@ fn flags_from_the_environment() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stdout).contains("--port: expected a port number"));
+fn basemap_style_flag() {
+    assert_eq!(serve(&[]).basemap_style, None);
+    assert_eq!(
+        serve(&["--basemap-style", "https://tiles.example.com/style.json"]).basemap_style,
+        Some("https://tiles.example.com/style.json".to_string())
+    );
+    assert_eq!(
+        serve(&["--basemap-style=http://10.0.0.5:8080/s.json"]).basemap_style,
+        Some("http://10.0.0.5:8080/s.json".to_string())
+    );
+    for bad in [
+        "style.json",
+        "file:///tmp/s.json",
+        "https://",
+        "https://user@host/s.json",
+        "https://host/a b.json",
+        "https://host/s.json'; script-src *",
+    ] {
+        let e = error(&["--basemap-style", bad]);
+        assert!(
+            e.contains("--basemap-style: expected an http(s) URL of a MapLibre style"),
+            "{bad}: {e}"
+        );
+    }
 }

@@ -14,6 +14,7 @@ mod run;
 mod saved;
 mod shared;
 mod shipped;
+pub mod workbench;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub limits: run::RunLimits,
     /// Request counts and durations for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The Workbench's basemap style URL (`--basemap-style`); `None`: the offline style.
+    pub basemap_style: Option<String>,
     requests: Arc<AtomicU64>,
     started: u64,
 }
@@ -62,6 +65,7 @@ impl AppState {
             cache: Arc::new(run::ResultCache::disabled()),
             limits: run::RunLimits::default(),
             metrics: Arc::default(),
+            basemap_style: None,
             requests: Arc::new(AtomicU64::new(0)),
             started,
         }
@@ -80,6 +84,12 @@ impl AppState {
             default_timeout,
             max_timeout: max_timeout.max(default_timeout),
         };
+        self
+    }
+
+    /// The Workbench map's basemap style URL (`None`: the offline style).
+    pub fn with_basemap_style(mut self, url: Option<String>) -> Self {
+        self.basemap_style = url;
         self
     }
 
@@ -121,7 +131,8 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
         )
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
-        .route("/openapi.json", get(openapi::openapi));
+        .route("/openapi.json", get(openapi::openapi))
+        .merge(workbench::routes());
     run_routes
         .with_state(state.clone())
         .merge(auth::routes(registry, auth_config))

@@ -91,9 +91,13 @@ fn error_type_of(metadata: &[u8]) -> Option<String> {
 }
 
 /// The path with the secrets it may hold replaced: `/shared/{token}/...` and
-/// `/api/v1/access-tokens/{token}`.
+/// `/api/v1/access-tokens/{token}`, `/api/v1/workbench/shared/{token}`.
 pub fn loggable_path(path: &str) -> String {
-    for prefix in ["/shared/", "/api/v1/access-tokens/"] {
+    for prefix in [
+        "/shared/",
+        "/api/v1/access-tokens/",
+        "/api/v1/workbench/shared/",
+    ] {
         if let Some(rest) = path.strip_prefix(prefix) {
             let after = rest.find('/').map_or("", |i| &rest[i..]);
             return format!("{prefix}{{token}}{after}");
@@ -113,6 +117,10 @@ mod tests {
             "/shared/{token}/run/tiles/1/2/3.mvt"
         );
         assert_eq!(loggable_path("/shared/fsh_abc"), "/shared/{token}");
+        assert_eq!(
+            loggable_path("/api/v1/workbench/shared/fsh_abc"),
+            "/api/v1/workbench/shared/{token}"
+        );
         assert_eq!(
             loggable_path("/api/v1/access-tokens/fsh_secret"),
             "/api/v1/access-tokens/{token}"

@@ -1,0 +1,161 @@
+"""The Workbench in headless Chromium against a script fetching the same tiles.
+
+A real `fused-server` (2 warm workers) serves Tile_Grid through a share link. Each round uses
+parameter values no earlier request used, so every tile is computed on a worker (no result
+cache hit) both for the page and for the script:
+
+* page load -> first tile drawn / all tiles drawn: `performance.now()` marks of the page
+  (from navigation start: HTML, the 1.6 MB bundle, MapLibre start-up, the first-tile probe,
+  the tile runs, decoding and drawing);
+* parameter change -> layer redrawn: from the widget's change event to the map idle with
+  every tile of the new value drawn;
+* script: the same tile URLs fetched by Python with 6 connections (a browser's per-host
+  limit), time to the first and to the last tile.
+
+Run: `.venv/bin/python bench/bench_workbench.py [--rounds N]` (needs Chromium at
+/usr/bin/chromium and the release server binary). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_server_run import Server, _binary  # noqa: E402
+from test_workbench import BROWSER_ARGS, CHROMIUM  # noqa: E402
+
+import fused  # noqa: E402
+
+VIEW = "2/20/0"
+
+
+def with_cells(urls: list[str], n: int) -> list[str]:
+    return [re.sub(r"cells=\d+", f"cells={n}", u) for u in urls]
+
+
+def fetch_all(base: str, urls: list[str]) -> tuple[float, float]:
+    """(first, last) completion time in ms of fetching `urls` with 6 connections."""
+    start = time.perf_counter()
+    done: list[float] = []
+
+    def get(u: str) -> None:
+        with urllib.request.urlopen(base + u, timeout=60) as r:
+            r.read()
+        done.append((time.perf_counter() - start) * 1000)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(get, urls))
+    return min(done), max(done)
+
+
+def record(url: str, base: str, seen: list[str]) -> None:
+    """Keep the path of a tile request."""
+    if "/run/tiles/" in url:
+        seen.append(url.split(base, 1)[1])
+
+
+IDLE = (
+    "(g) => { const s = window.workbench && window.workbench.state;"
+    " const m = s && s.marks[s.generation];"
+    " return s && s.generation > g && m && m.idle !== undefined && s.tiles.inflight === 0; }"
+)
+CURRENT = "() => window.workbench.state.marks[window.workbench.state.generation]"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    data = Path(tempfile.mkdtemp(prefix="bench-workbench-"))
+    srv = Server(_binary(), data, workers=2)
+    try:
+        srv.wait_workers(2)
+        os.environ["FUSED_SERVER_URL"], os.environ["FUSED_AUTH_TOKEN"] = srv.base, srv.key
+        grid = fused.load(ROOT / "examples" / "udfs" / "Tile_Grid")
+        grid.to_fused(overwrite=True)
+        token = grid.create_access_token().token
+        rows = {
+            k: []
+            for k in (
+                "map_ready",
+                "load_first",
+                "load_all",
+                "script_first",
+                "script_all",
+                "change",
+                "received",
+                "script_change",
+            )
+        }
+        cells = iter(range(20, 20 + 4 * (args.rounds + 1)))
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            # one unmeasured page load: warms the workers' imports and Chromium's caches
+            for r in range(args.rounds + 1):
+                ctx = browser.new_context(viewport={"width": 1400, "height": 860})
+                page = ctx.new_page()
+                tiles: list[str] = []
+                page.on("request", lambda req, seen=tiles: record(req.url, srv.base, seen))
+                n = next(cells)
+                page.goto(f"{srv.base}/workbench?share={token}&p.cells={n}&view={VIEW}")
+                page.wait_for_function(IDLE, arg=0, timeout=120_000)
+                marks = page.evaluate(CURRENT)
+                map_ready = page.evaluate("() => window.workbench.state.timing.mapReady")
+                # the map's tile URLs (the probe's duplicate of the centre tile dropped)
+                urls = sorted(set(tiles))
+                s_first, s_all = fetch_all(srv.base, with_cells(urls, next(cells)))
+                # parameter change
+                generation = page.evaluate("() => window.workbench.state.generation")
+                page.fill("#param-cells", str(next(cells)))
+                page.press("#param-cells", "Enter")
+                page.wait_for_function(IDLE, arg=generation, timeout=120_000)
+                redrawn = page.evaluate(CURRENT)
+                change = redrawn["idle"] - redrawn["requested"]
+                received = redrawn["lastResponse"] - redrawn["requested"]
+                _, sc_all = fetch_all(srv.base, with_cells(urls, next(cells)))
+                ctx.close()
+                if r == 0:
+                    continue
+                rows["map_ready"].append(map_ready)
+                rows["load_first"].append(marks["firstTile"])
+                rows["load_all"].append(marks["idle"])
+                rows["script_first"].append(s_first)
+                rows["script_all"].append(s_all)
+                rows["change"].append(change)
+                rows["received"].append(received)
+                rows["script_change"].append(sc_all)
+            browser.close()
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        zoom = VIEW.split("/")[0]
+        print(f"Tile_Grid, {len(urls)} tiles at z{zoom}, 2 warm workers, median of {args.rounds}\n")
+        print("| ms | Workbench (Chromium) | script (urllib, 6 connections) | page adds |")
+        print("|---|---:|---:|---:|")
+        print(f"| page load -> map ready (no UDF involved) | {med['map_ready']:.0f} | | |")
+        for label, page_ms, script_ms in [
+            ("page load -> first tile drawn", med["load_first"], med["script_first"]),
+            ("page load -> all tiles drawn", med["load_all"], med["script_all"]),
+            ("parameter change -> last tile received", med["received"], med["script_change"]),
+            ("parameter change -> layer redrawn", med["change"], med["script_change"]),
+        ]:
+            print(f"| {label} | {page_ms:.0f} | {script_ms:.0f} | {page_ms - script_ms:.0f} |")
+    finally:
+        srv.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
