@@ -178,6 +178,9 @@ fn flags_from_the_environment() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stdout).contains("--port: expected a port number"));
+}
+
+#[test]
 fn basemap_style_flag() {
     assert_eq!(serve(&[]).basemap_style, None);
     assert_eq!(
