@@ -30,6 +30,7 @@ __all__ = [
     "bounds",
     "children",
     "count_tiles",
+    "export",
     "feature",
     "lnglat",
     "minmax",
@@ -172,3 +173,11 @@ def feature(tile, fid=None, props=None, projected="geographic", buffer=None, pre
     if fid is not None:
         feat["id"] = fid
     return feat
+
+
+def export(udf, bbox, minzoom, maxzoom, path, **kwargs):
+    """Run a Tile UDF over every tile of ``bbox`` at ``minzoom..maxzoom`` and write a PMTiles
+    or MBTiles file; see ``fused._export.export`` for the options."""
+    from fused._export import export as _export
+
+    return _export(udf, bbox, minzoom, maxzoom, path, **kwargs)

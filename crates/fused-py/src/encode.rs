@@ -30,7 +30,38 @@ fn encode_table<'py>(
     Ok(PyBytes::new(py, &encoded?.body))
 }
 
+/// Encode a raster (C-order bytes, numpy `dtype.str`, shape) as `format` ("png", "tiff" or
+/// "npy"). The GIL is released while encoding.
+#[pyfunction]
+fn encode_raster<'py>(
+    py: Python<'py>,
+    data: Vec<u8>,
+    dtype: &str,
+    shape: Vec<usize>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = Format::from_name(format)
+        .filter(|f| matches!(f, Format::Png | Format::Tiff | Format::Npy))
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "invalid format: expected png, tiff or npy, got {format:?}"
+            ))
+        })?;
+    let dtype = fused_core::result::Dtype::from_numpy(dtype).ok_or_else(|| {
+        PyValueError::new_err(format!("invalid dtype: expected a numpy dtype string, got {dtype:?}"))
+    })?;
+    let result = CanonicalResult::Raster {
+        data,
+        dtype,
+        shape,
+        bounds: None,
+    };
+    let encoded: PyFusedResult<_> = py.detach(|| Ok(encode(&result, fmt, None)?));
+    Ok(PyBytes::new(py, &encoded?.body))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_table, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_raster, m)?)?;
     Ok(())
 }

@@ -91,7 +91,9 @@ pub async fn serve_until(
             (config.cache_memory_mb as usize).saturating_mul(1024 * 1024),
             Some(data_dir.join("cache")),
         )
-        .with_limits(config.timeout, config.max_timeout);
+        .with_limits(config.timeout, config.max_timeout)
+        .with_tilesets(data_dir.join("tilesets"));
+    let _ = std::fs::create_dir_all(data_dir.join("tilesets"));
     let app = router(state, auth::AuthConfig::default());
     tracing::info!(
         "fused-server {} listening on http://{local} ({} workers, python {}, data {})",

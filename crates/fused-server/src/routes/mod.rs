@@ -14,6 +14,8 @@ mod run;
 mod saved;
 mod shared;
 mod shipped;
+mod tilejson;
+pub mod tilesets;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::executor::Executor;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub limits: run::RunLimits,
     /// Request counts and durations for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Served tilesets and the vector fields seen per saved UDF version.
+    pub tilesets: Arc<tilesets::Tilesets>,
     requests: Arc<AtomicU64>,
     started: u64,
 }
@@ -62,6 +66,7 @@ impl AppState {
             cache: Arc::new(run::ResultCache::disabled()),
             limits: run::RunLimits::default(),
             metrics: Arc::default(),
+            tilesets: Arc::default(),
             requests: Arc::new(AtomicU64::new(0)),
             started,
         }
@@ -80,6 +85,12 @@ impl AppState {
             default_timeout,
             max_timeout: max_timeout.max(default_timeout),
         };
+        self
+    }
+
+    /// Serve the `.pmtiles` / `.mbtiles` files of `dir` at `/tilesets/...`.
+    pub fn with_tilesets(mut self, dir: std::path::PathBuf) -> Self {
+        self.tilesets = Arc::new(tilesets::Tilesets::new(Some(dir)));
         self
     }
 
@@ -118,6 +129,24 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
         .route(
             "/api/v1/udf/saved/{email}/{name}/cache",
             delete(saved::invalidate_cache),
+        )
+        .route(
+            "/api/v1/run/udf/saved/{email}/{name}/tilejson.json",
+            get(tilejson::saved_tilejson),
+        )
+        .route(
+            "/api/v1/run/udf/saved/{email}/{name}/style.json",
+            get(tilejson::saved_style),
+        )
+        .route("/shared/{token}/tilejson.json", get(tilejson::shared_tilejson))
+        .route("/shared/{token}/style.json", get(tilejson::shared_style))
+        .route("/tilesets", get(tilesets::list))
+        .route("/tilesets/{file}", get(tilesets::download))
+        .route("/tilesets/{name}/tilejson.json", get(tilesets::tilejson))
+        .route("/tilesets/{name}/{z}/{x}/{y}", get(tilesets::tile))
+        .route(
+            "/api/v1/tilesets/{file}",
+            put(tilesets::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
