@@ -25,6 +25,7 @@ run: build
 	$(PY) examples/serve_quickstart.py
 
 test: build
+	[ -x tests/js/node_modules/.bin/gl-style-validate ] || npm ci --prefix tests/js --no-audit --no-fund
 	cargo test --release -p fused-core -p fused-server
 	$(PY) -m pytest
 	$(VENV)/bin/ruff check python tests bench examples/quickstart.py

@@ -457,7 +457,13 @@ def _udf_params(extra: list[str]) -> dict[str, str]:
 def cli_main(argv: Sequence[str]) -> int:
     """`fused tiles export ...`; returns the exit code."""
     parser = _cli_parser()
-    args, extra = parser.parse_known_args(list(argv))
+    # `--bbox -122.5,37.7,...` (a value starting with "-"), as argparse cannot take it.
+    argv = list(argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--bbox" and argv[i + 1][:2].lstrip("-")[:1].isdigit():
+            argv[i : i + 2] = [f"--bbox={argv[i + 1]}"]
+            break
+    args, extra = parser.parse_known_args(argv)
     try:
         params = _udf_params(extra)
     except ValueError as exc:
