@@ -224,9 +224,7 @@ def test_maplibre_styles_are_valid(remote, tmp_path):
 def test_pmtiles_round_trip_against_the_http_endpoint(remote, tmp_path):
     places.to_fused(overwrite=True)
     out = tmp_path / "places.pmtiles"
-    result = fused.tiles.export(
-        places, BBOX, 8, 12, out, engine="local", label="x", progress=False
-    )
+    result = fused.tiles.export(places, BBOX, 8, 12, out, engine="local", label="x", progress=False)
     plan = _plan(8, 12)
     assert result.total == len(plan)
     assert result.tiles + result.empty == len(plan)
@@ -310,7 +308,7 @@ def test_identical_tiles_are_stored_once(examples, tmp_path):
     assert out.stat().st_size < 20_000
 
 
-COUNTING = '''
+COUNTING = """
 @fused.udf
 def udf(bounds: fused.types.Bounds = None, log: str = "", fail_flag: str = ""):
     import os
@@ -323,7 +321,7 @@ def udf(bounds: fused.types.Bounds = None, log: str = "", fail_flag: str = ""):
     if fail_flag and os.path.exists(fail_flag) and e - w > 0.3:  # zoom 10 tiles
         raise RuntimeError("flaky source")
     return gpd.GeoDataFrame({"w": [w]}, geometry=[box(w, s, e, n)], crs="EPSG:4326")
-'''
+"""
 
 
 def test_failed_tile_stops_the_export_and_a_rerun_resumes_from_the_cache(tmp_path):
@@ -336,7 +334,14 @@ def test_failed_tile_stops_the_export_and_a_rerun_resumes_from_the_cache(tmp_pat
     failing = len(_plan(10, 10))
     with pytest.raises(ExportError) as info:
         fused.tiles.export(
-            udf, BBOX, 10, 13, out, engine="local", log=str(log), fail_flag=str(flag),
+            udf,
+            BBOX,
+            10,
+            13,
+            out,
+            engine="local",
+            log=str(log),
+            fail_flag=str(flag),
             progress=False,
         )
     message = str(info.value)
@@ -351,8 +356,16 @@ def test_failed_tile_stops_the_export_and_a_rerun_resumes_from_the_cache(tmp_pat
 
     # --skip-errors goes on and lists the failed tiles.
     skipped = fused.tiles.export(
-        udf, BBOX, 10, 13, out, engine="local", log=str(log), fail_flag=str(flag),
-        skip_errors=True, progress=False,
+        udf,
+        BBOX,
+        10,
+        13,
+        out,
+        engine="local",
+        log=str(log),
+        fail_flag=str(flag),
+        skip_errors=True,
+        progress=False,
     )
     assert len(skipped.failed) == failing
     assert all("flaky source" in e and t[2] == 10 for t, e in skipped.failed)
@@ -364,8 +377,16 @@ def test_failed_tile_stops_the_export_and_a_rerun_resumes_from_the_cache(tmp_pat
     flag.unlink()
     before = len(log.read_text().splitlines())
     again = fused.tiles.export(
-        udf, BBOX, 10, 13, out, engine="local", log=str(log), fail_flag=str(flag),
-        overwrite=True, progress=False,
+        udf,
+        BBOX,
+        10,
+        13,
+        out,
+        engine="local",
+        log=str(log),
+        fail_flag=str(flag),
+        overwrite=True,
+        progress=False,
     )
     assert again.tiles == total and again.failed == []
     assert len(log.read_text().splitlines()) - before == len(skipped.failed)
@@ -407,14 +428,27 @@ def test_cli_export_with_udf_parameters_and_progress(tmp_path, examples):
     assert n == len(_plan(10, 11))
     db.close()
     proc = subprocess.run(
-        [*cmd, "--bbox", "-180,-85,180,85", "--minzoom", "0", "--maxzoom", "11", "-o",
-         str(tmp_path / "big.pmtiles")],
-        capture_output=True, text=True, timeout=120,
+        [
+            *cmd,
+            "--bbox",
+            "-180,-85,180,85",
+            "--minzoom",
+            "0",
+            "--maxzoom",
+            "11",
+            "-o",
+            str(tmp_path / "big.pmtiles"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2 and "--yes" in proc.stderr
     proc = subprocess.run(
         [*cmd, *args, "-o", str(tmp_path / "d.pmtiles"), "--engine", "dask"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2 and "not available yet" in proc.stderr
 
@@ -487,8 +521,9 @@ def test_upload_by_owner_is_validated(server, exported, tmp_path):
     assert status == 422 and b"up.pmtiles" in body
     status, body = _put(url, mb.read_bytes(), token=server.key)
     assert status == 422  # an MBTiles file under a .pmtiles name
-    status, body = _put(f"{server.base}/api/v1/tilesets/up.mbtiles", b"SQLite format 3\0" * 8,
-                        token=server.key)
+    status, body = _put(
+        f"{server.base}/api/v1/tilesets/up.mbtiles", b"SQLite format 3\0" * 8, token=server.key
+    )
     assert status == 422
     assert not (server.data_dir / "tilesets" / "up.pmtiles").exists()
     assert not [p for p in (server.data_dir / "tilesets").iterdir() if ".part" in p.name]
@@ -500,14 +535,29 @@ def test_upload_by_owner_is_validated(server, exported, tmp_path):
     status, _, tile = _get(f"{server.base}/tilesets/up/12/655/1583")
     assert status in (200, 204)
     # Another user cannot replace it, nor a tileset the administrator placed.
-    other = subprocess.run(
-        [str(server.exe), "admin", "create-user", "other@example.com", "--data-dir",
-         str(server.data_dir)],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
+    other = (
+        subprocess.run(
+            [
+                str(server.exe),
+                "admin",
+                "create-user",
+                "other@example.com",
+                "--data-dir",
+                str(server.data_dir),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert _put(url, pm.read_bytes(), token=other)[0] == 403
     (server.data_dir / "tilesets" / "admin.pmtiles").write_bytes(pm.read_bytes())
-    assert _put(f"{server.base}/api/v1/tilesets/admin.pmtiles", pm.read_bytes(),
-                token=server.key)[0] == 403
-    assert _put(f"{server.base}/api/v1/tilesets/..%2Fx.pmtiles", pm.read_bytes(),
-                token=server.key)[0] in (400, 404)
+    assert (
+        _put(f"{server.base}/api/v1/tilesets/admin.pmtiles", pm.read_bytes(), token=server.key)[0]
+        == 403
+    )
+    assert _put(f"{server.base}/api/v1/tilesets/..%2Fx.pmtiles", pm.read_bytes(), token=server.key)[
+        0
+    ] in (400, 404)

@@ -315,9 +315,13 @@ def export(
         raise ValueError(f"invalid format: expected mvt or png, got {format!r}")
     path = Path(path)
     if path.suffix.lower() not in (".pmtiles", ".mbtiles"):
-        raise ValueError(f"invalid path: expected a file name ending in .pmtiles or .mbtiles, got {str(path)!r}")
+        raise ValueError(
+            f"invalid path: expected a file name ending in .pmtiles or .mbtiles, got {str(path)!r}"
+        )
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+        raise FileExistsError(
+            f"{path} already exists; pass overwrite=True (--overwrite) to replace it"
+        )
     if parameters:
         both = sorted(set(parameters) & set(params))
         if both:
@@ -340,9 +344,7 @@ def export(
     failed: list[tuple[Tile, str]] = []
     start = time.perf_counter()
     bar = _progress(total, progress)
-    pool = (
-        concurrent.futures.ThreadPoolExecutor(REMOTE_WORKERS) if which == "remote" else None
-    )
+    pool = concurrent.futures.ThreadPoolExecutor(REMOTE_WORKERS) if which == "remote" else None
     try:
         for i in range(0, len(tiles), CHUNK):
             chunk = tiles[i : i + CHUNK]
@@ -371,7 +373,9 @@ def export(
                 try:
                     writer.add(x, y, z, data)
                 except ValueError as exc:
-                    raise ExportError(f"tile {z}/{x}/{y} of UDF {udf.name!r}: {exc}", failed) from None
+                    raise ExportError(
+                        f"tile {z}/{x}/{y} of UDF {udf.name!r}: {exc}", failed
+                    ) from None
                 writer_s += time.perf_counter() - t0
             bar.update(len(chunk))
         if writer is None:

@@ -120,6 +120,7 @@ def tileset_plan(
     bbox: tuple[float, float, float, float], minzoom: int, maxzoom: int
 ) -> list[tuple[int, int, int]]:
     """(x, y, z) of the tiles covering bbox, in PMTiles tile id order."""
+
 def tileset_tile_id(z: int, x: int, y: int) -> int: ...
 def mvt_layers(data: bytes) -> list[tuple[str, int, dict[str, str]]]: ...
 

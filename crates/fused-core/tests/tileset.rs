@@ -38,7 +38,9 @@ fn mvt(features: usize, label: &str) -> Vec<u8> {
 fn gunzip(b: &[u8]) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(b).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -78,7 +80,10 @@ fn pmtiles_round_trip_dedup_runs_and_empty_tiles() {
     assert!(w.add(t(0, 0, 0), &a).unwrap());
     assert!(w.add(t(1, 0, 0), &a).unwrap());
     assert!(w.add(t(1, 0, 1), &a).unwrap());
-    assert!(!w.add(t(1, 1, 1), &mvt(0, "x")).unwrap(), "no features: left out");
+    assert!(
+        !w.add(t(1, 1, 1), &mvt(0, "x")).unwrap(),
+        "no features: left out"
+    );
     assert!(!w.add(t(1, 1, 0), b"").unwrap(), "no bytes: left out");
     let e = w.add(t(2, 0, 0), b"not a tile").unwrap_err().to_string();
     assert!(e.contains("tile 2/0/0"), "{e}");
@@ -89,7 +94,10 @@ fn pmtiles_round_trip_dedup_runs_and_empty_tiles() {
 
     let mut r = PmtilesReader::open(&path).unwrap();
     let h = r.header().clone();
-    assert_eq!((h.tile_type, h.tile_compression), (TILE_TYPE_MVT, COMPRESSION_GZIP));
+    assert_eq!(
+        (h.tile_type, h.tile_compression),
+        (TILE_TYPE_MVT, COMPRESSION_GZIP)
+    );
     assert_eq!((h.addressed_tiles, h.tile_contents), (4, 2));
     // 0/0/0, 1/0/0 and 1/0/1 have consecutive ids and the same content: one run.
     assert_eq!(h.tile_entries, 2);
@@ -165,7 +173,11 @@ fn existing_file_abort_and_bad_names() {
     let mut w = TilesetWriter::create(&path, TileFormat::Mvt, true).unwrap();
     w.add(t(0, 0, 0), &mvt(1, "a")).unwrap();
     w.abort();
-    assert_eq!(std::fs::read(&path).unwrap(), b"old", "replaced only when finished");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"old",
+        "replaced only when finished"
+    );
     assert!(leftovers(&dir).is_empty());
     {
         let mut w = TilesetWriter::create(&path, TileFormat::Mvt, true).unwrap();
@@ -206,8 +218,12 @@ fn mbtiles_round_trip_tms_rows_and_dedup() {
     assert_eq!(m["maxzoom"], "12");
     let json: serde_json::Value = serde_json::from_str(&m["json"]).unwrap();
     assert_eq!(json["vector_layers"][0]["fields"]["name"], "String");
-    assert!(std::fs::read(&path).unwrap().starts_with(b"SQLite format 3\0"));
-    let e = MbtilesReader::open(&dir.join("missing.mbtiles")).err().unwrap();
+    assert!(std::fs::read(&path)
+        .unwrap()
+        .starts_with(b"SQLite format 3\0"));
+    let e = MbtilesReader::open(&dir.join("missing.mbtiles"))
+        .err()
+        .unwrap();
     assert!(matches!(e, Error::NotFound { .. }), "{e}");
 }
 

@@ -48,7 +48,9 @@ fn encode_raster<'py>(
             ))
         })?;
     let dtype = fused_core::result::Dtype::from_numpy(dtype).ok_or_else(|| {
-        PyValueError::new_err(format!("invalid dtype: expected a numpy dtype string, got {dtype:?}"))
+        PyValueError::new_err(format!(
+            "invalid dtype: expected a numpy dtype string, got {dtype:?}"
+        ))
     })?;
     let result = CanonicalResult::Raster {
         data,

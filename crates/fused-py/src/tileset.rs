@@ -84,7 +84,11 @@ impl PyTilesetWriter {
 }
 
 fn closed() -> fused_core::Error {
-    fused_core::Error::invalid("writer", "an open TilesetWriter", "a finished or aborted one")
+    fused_core::Error::invalid(
+        "writer",
+        "an open TilesetWriter",
+        "a finished or aborted one",
+    )
 }
 
 #[pymethods]
@@ -136,7 +140,11 @@ impl PyTilesetWriter {
         description: Option<String>,
         center: Option<(f64, f64, f64)>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let w = self.lock().take().ok_or_else(closed).map_err(crate::error::PyFusedError)?;
+        let w = self
+            .lock()
+            .take()
+            .ok_or_else(closed)
+            .map_err(crate::error::PyFusedError)?;
         let meta = TilesetMetadata {
             name,
             description,

@@ -87,7 +87,8 @@ impl Table {
         row: usize,
         format: &str,
     ) -> Result<Option<Geometry>> {
-        if array.is_null(i) {
+        // A Null-typed column (an empty frame, or no geometry at all) holds only nulls.
+        if array.data_type() == &DataType::Null || array.is_null(i) {
             return Ok(None);
         }
         let bytes: &[u8] = match array.data_type() {
@@ -149,7 +150,7 @@ fn find_geometry(schema: &SchemaRef, format: &str) -> Result<(Vec<usize>, Option
         let f = schema.field(i);
         if !matches!(
             f.data_type(),
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::Null
         ) {
             return Err(bad(format!(
                 "geometry column '{}' is {}, expected binary WKB",

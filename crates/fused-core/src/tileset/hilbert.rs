@@ -37,7 +37,11 @@ pub fn tile_from_id(id: u64) -> Result<Tile> {
     let mut z: u8 = 0;
     loop {
         if z > MAX_ZOOM {
-            return Err(Error::invalid("tile id", "an id of a tile at zoom 0..=30", id));
+            return Err(Error::invalid(
+                "tile id",
+                "an id of a tile at zoom 0..=30",
+                id,
+            ));
         }
         let count = 1u64 << (2 * u32::from(z));
         let before = tiles_before(z);
@@ -112,7 +116,11 @@ mod tests {
                 expected += 1;
             }
         }
-        for tile in [t(30, 0, 0), t(30, (1 << 30) - 1, (1 << 30) - 1), t(30, 12345, 67890)] {
+        for tile in [
+            t(30, 0, 0),
+            t(30, (1 << 30) - 1, (1 << 30) - 1),
+            t(30, 12345, 67890),
+        ] {
             assert_eq!(tile_from_id(tile_id(tile)).unwrap(), tile);
         }
         assert!(tile_from_id(u64::MAX).is_err());

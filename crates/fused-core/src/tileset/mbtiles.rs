@@ -110,7 +110,10 @@ impl MbtilesReader {
             use std::io::Read;
             let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
             f.read_exact(&mut head).map_err(|_| {
-                Error::tileset(path.display().to_string(), "not an SQLite database (too short)")
+                Error::tileset(
+                    path.display().to_string(),
+                    "not an SQLite database (too short)",
+                )
             })?;
         }
         if &head != b"SQLite format 3\0" {
@@ -136,7 +139,10 @@ impl MbtilesReader {
         let err = sql(&self.path);
         for (table, columns) in [
             ("metadata", &["name", "value"][..]),
-            ("tiles", &["zoom_level", "tile_column", "tile_row", "tile_data"][..]),
+            (
+                "tiles",
+                &["zoom_level", "tile_column", "tile_row", "tile_data"][..],
+            ),
         ] {
             let mut stmt = self
                 .conn

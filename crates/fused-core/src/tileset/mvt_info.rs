@@ -74,7 +74,11 @@ impl<'a> Reader<'a> {
             5 => 4,
             _ => return Err(bad()),
         };
-        self.pos = self.pos.checked_add(n).filter(|&p| p <= self.buf.len()).ok_or_else(bad)?;
+        self.pos = self
+            .pos
+            .checked_add(n)
+            .filter(|&p| p <= self.buf.len())
+            .ok_or_else(bad)?;
         Ok(())
     }
 }

@@ -221,7 +221,8 @@ pub fn decode_directory(buf: &[u8], path: &str) -> Result<Vec<DirEntry>> {
         e.tile_id = last;
     }
     for e in entries.iter_mut() {
-        e.run_length = u32::try_from(get_varint(buf, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
+        e.run_length =
+            u32::try_from(get_varint(buf, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
     }
     for e in entries.iter_mut() {
         e.length = u32::try_from(get_varint(buf, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
@@ -239,8 +240,13 @@ pub fn decode_directory(buf: &[u8], path: &str) -> Result<Vec<DirEntry>> {
     Ok(entries)
 }
 
+/// Gzip at level 1 (the fast setting): gzip is most of the writer's time, and the export's
+/// writer share is what bench/bench_tilesets.py measures.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::default());
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(data.len() / 2 + 64),
+        flate2::Compression::fast(),
+    );
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(data);
     enc.finish().unwrap_or_default()
@@ -452,7 +458,9 @@ impl PmtilesBuilder {
             for c in order {
                 let (off, len) = self.contents[c as usize];
                 buf.resize(len as usize, 0);
-                self.scratch.seek(SeekFrom::Start(off)).map_err(scratch_err)?;
+                self.scratch
+                    .seek(SeekFrom::Start(off))
+                    .map_err(scratch_err)?;
                 self.scratch.read_exact(&mut buf).map_err(scratch_err)?;
                 w.write_all(&buf).map_err(io)?;
             }
@@ -547,13 +555,27 @@ impl PmtilesReader {
             };
             let len = u64::from(e.length);
             if e.run_length > 0 {
-                if e.offset.checked_add(len).is_none_or(|end| end > self.header.data_length) {
-                    return Err(Error::tileset(&self.path, "a tile is out of the data section"));
+                if e.offset
+                    .checked_add(len)
+                    .is_none_or(|end| end > self.header.data_length)
+                {
+                    return Err(Error::tileset(
+                        &self.path,
+                        "a tile is out of the data section",
+                    ));
                 }
-                return self.read_at(self.header.data_offset + e.offset, len).map(Some);
+                return self
+                    .read_at(self.header.data_offset + e.offset, len)
+                    .map(Some);
             }
-            if e.offset.checked_add(len).is_none_or(|end| end > self.header.leaf_length) {
-                return Err(Error::tileset(&self.path, "a leaf directory is out of bounds"));
+            if e.offset
+                .checked_add(len)
+                .is_none_or(|end| end > self.header.leaf_length)
+            {
+                return Err(Error::tileset(
+                    &self.path,
+                    "a leaf directory is out of bounds",
+                ));
             }
             let raw = self.read_at(self.header.leaf_offset + e.offset, len)?;
             let d = decompress(&raw, self.header.internal_compression, &self.path)?;

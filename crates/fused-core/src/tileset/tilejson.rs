@@ -113,7 +113,12 @@ fn zoom_range(udf: &str, metadata: &Map<String, Value>) -> Result<(u8, u8)> {
     let min = zoom("fused:minzoom", DEFAULT_MINZOOM)?;
     let max = zoom("fused:maxzoom", DEFAULT_MAXZOOM)?;
     if min > max {
-        return Err(meta_error(udf, "fused:maxzoom", "at least fused:minzoom", &max.into()));
+        return Err(meta_error(
+            udf,
+            "fused:maxzoom",
+            "at least fused:minzoom",
+            &max.into(),
+        ));
     }
     Ok((min, max))
 }
@@ -132,7 +137,12 @@ fn bounds_value(udf: &str, key: &str, v: &Value) -> Result<[f64; 4]> {
         {
             Ok([w, s, e, n])
         }
-        _ => Err(meta_error(udf, key, "[west, south, east, north] in degrees", v)),
+        _ => Err(meta_error(
+            udf,
+            key,
+            "[west, south, east, north] in degrees",
+            v,
+        )),
     }
 }
 
@@ -142,7 +152,10 @@ fn view(udf: &str, metadata: &Map<String, Value>) -> Result<([f64; 4], Option<[f
     if let Some(v) = metadata.get("fused:bounds").filter(|v| !v.is_null()) {
         bounds = bounds_value(udf, "fused:bounds", v)?;
     }
-    if let Some(state) = metadata.get("fused:defaultViewState").filter(|v| !v.is_null()) {
+    if let Some(state) = metadata
+        .get("fused:defaultViewState")
+        .filter(|v| !v.is_null())
+    {
         let key = "fused:defaultViewState";
         let obj = state
             .as_object()
@@ -179,7 +192,9 @@ fn description(readme: Option<&str>, metadata: &Map<String, Value>) -> Option<St
             }
             continue;
         }
-        if para.is_empty() && (line.starts_with('#') || line.starts_with('!') || line.starts_with('<')) {
+        if para.is_empty()
+            && (line.starts_with('#') || line.starts_with('!') || line.starts_with('<'))
+        {
             continue;
         }
         para.push(line);
@@ -194,7 +209,9 @@ fn rgba(v: Option<&Value>) -> Option<String> {
     if !(n.len() == 3 || n.len() == 4) || n.iter().any(|c| !(0.0..=255.0).contains(c)) {
         return None;
     }
-    let alpha = n.get(3).map_or(1.0, |a| (a / 255.0 * 1000.0).round() / 1000.0);
+    let alpha = n
+        .get(3)
+        .map_or(1.0, |a| (a / 255.0 * 1000.0).round() / 1000.0);
     Some(format!(
         "rgba({}, {}, {}, {alpha})",
         n[0].round(),
@@ -205,7 +222,12 @@ fn rgba(v: Option<&Value>) -> Option<String> {
 
 /// A MapLibre style (version 8) with one source (the TileJSON at `tilejson_url`) and the
 /// default layers: fill + line + circle for vector tiles, raster for rasters.
-pub fn style(name: &str, tilejson_url: &str, format: TileFormat, metadata: &Map<String, Value>) -> Value {
+pub fn style(
+    name: &str,
+    tilejson_url: &str,
+    format: TileFormat,
+    metadata: &Map<String, Value>,
+) -> Value {
     let source = "udf";
     if format == TileFormat::Png {
         return json!({
@@ -223,7 +245,10 @@ pub fn style(name: &str, tilejson_url: &str, format: TileFormat, metadata: &Map<
     let line = rgba(viz.and_then(|v| v.get("getLineColor")))
         .unwrap_or_else(|| "rgba(200, 80, 0, 1)".into());
     let width = viz
-        .and_then(|v| v.get("lineWidthMinPixels").or_else(|| v.get("getLineWidth")))
+        .and_then(|v| {
+            v.get("lineWidthMinPixels")
+                .or_else(|| v.get("getLineWidth"))
+        })
         .and_then(Value::as_f64)
         .filter(|w| w.is_finite() && *w >= 0.0)
         .unwrap_or(1.0);
@@ -278,11 +303,22 @@ mod tests {
         assert_eq!(doc["description"], "Buildings");
         assert_eq!(doc["vector_layers"][0]["id"], "udf");
         assert_eq!(doc["vector_layers"][0]["fields"], json!({}));
-        let e = TileJson::from_udf("b", None, &meta(json!({"fused:maxzoom": 40})), TileFormat::Png)
-            .unwrap_err()
-            .to_string();
+        let e = TileJson::from_udf(
+            "b",
+            None,
+            &meta(json!({"fused:maxzoom": 40})),
+            TileFormat::Png,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("fused:maxzoom"), "{e}");
-        let d = TileJson::from_udf("b", Some("# Title\n\nFirst para\nline two.\n\nSecond"), &Map::new(), TileFormat::Png).unwrap();
+        let d = TileJson::from_udf(
+            "b",
+            Some("# Title\n\nFirst para\nline two.\n\nSecond"),
+            &Map::new(),
+            TileFormat::Png,
+        )
+        .unwrap();
         assert_eq!(d.description.as_deref(), Some("First para line two."));
         assert!(d.to_json().get("vector_layers").is_none());
     }
@@ -292,7 +328,10 @@ mod tests {
         let m = meta(json!({"fused:vizConfig": {"vectorLayer": {
             "getFillColor": [10, 20, 30, 51], "getLineColor": "@@=x", "lineWidthMinPixels": 2}}}));
         let s = style("b", "http://h/tilejson.json", TileFormat::Mvt, &m);
-        assert_eq!(s["layers"][0]["paint"]["fill-color"], "rgba(10, 20, 30, 0.2)");
+        assert_eq!(
+            s["layers"][0]["paint"]["fill-color"],
+            "rgba(10, 20, 30, 0.2)"
+        );
         assert_eq!(s["layers"][1]["paint"]["line-color"], "rgba(200, 80, 0, 1)");
         assert_eq!(s["layers"][1]["paint"]["line-width"], 2.0);
         let r = style("b", "u", TileFormat::Png, &Map::new());

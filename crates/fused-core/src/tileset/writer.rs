@@ -83,7 +83,10 @@ pub struct WriterStats {
 }
 
 enum Backend {
-    Pmtiles { builder: PmtilesBuilder, out: File },
+    Pmtiles {
+        builder: PmtilesBuilder,
+        out: File,
+    },
     #[cfg(feature = "mbtiles")]
     Mbtiles(super::mbtiles::MbtilesBuilder),
 }
@@ -141,9 +144,7 @@ impl TilesetWriter {
                 Backend::Pmtiles { builder, out }
             }
             #[cfg(feature = "mbtiles")]
-            TilesetKind::Mbtiles => {
-                Backend::Mbtiles(super::mbtiles::MbtilesBuilder::create(&tmp)?)
-            }
+            TilesetKind::Mbtiles => Backend::Mbtiles(super::mbtiles::MbtilesBuilder::create(&tmp)?),
             #[cfg(not(feature = "mbtiles"))]
             TilesetKind::Mbtiles => {
                 return Err(Error::invalid(
@@ -214,7 +215,11 @@ impl TilesetWriter {
                 merge_fields(self.layers.entry(l.name.clone()).or_default(), &l.fields);
             }
         } else if !data.starts_with(b"\x89PNG\r\n\x1a\n") {
-            return Err(named(Error::invalid("tile", "PNG signature", "other bytes")));
+            return Err(named(Error::invalid(
+                "tile",
+                "PNG signature",
+                "other bytes",
+            )));
         }
         let hash: [u8; 32] = Sha256::digest(data).into();
         let known = self.seen.get(&hash).copied();

@@ -138,7 +138,10 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
             "/api/v1/run/udf/saved/{email}/{name}/style.json",
             get(tilejson::saved_style),
         )
-        .route("/shared/{token}/tilejson.json", get(tilejson::shared_tilejson))
+        .route(
+            "/shared/{token}/tilejson.json",
+            get(tilejson::shared_tilejson),
+        )
         .route("/shared/{token}/style.json", get(tilejson::shared_style))
         .route("/tilesets", get(tilesets::list))
         .route("/tilesets/{file}", get(tilesets::download))

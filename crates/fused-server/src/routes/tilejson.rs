@@ -114,8 +114,20 @@ pub fn segment(s: &str) -> String {
 
 /// The tile format a query asks for, and the query for the tile template.
 fn tile_query(raw: Option<&str>, pairs: &[(String, String)]) -> (TileFormat, String) {
-    let get = |n: &str| pairs.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v.trim());
-    let first = |v: &str| v.split(',').next().unwrap_or("").trim().to_ascii_lowercase();
+    let get = |n: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.trim())
+    };
+    let first = |v: &str| {
+        v.split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    };
     let raster = match get("format").filter(|v| !v.is_empty()) {
         Some(f) => first(f) == "png",
         None => {
@@ -186,7 +198,13 @@ fn document(
     let mut tj = match TileJson::from_udf(&saved.name, pkg.readme.as_deref(), &pkg.metadata, format)
     {
         Ok(t) => t,
-        Err(e) => return bad(StatusCode::UNPROCESSABLE_ENTITY, "bad_metadata", &e.to_string()),
+        Err(e) => {
+            return bad(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_metadata",
+                &e.to_string(),
+            )
+        }
     };
     let q = if query.is_empty() {
         String::new()
@@ -195,13 +213,20 @@ fn document(
     };
     tj.tiles = vec![format!("{base}{tiles_path}/{{z}}/{{x}}/{{y}}{q}")];
     if format == TileFormat::Mvt {
-        tj.fields = state.tilesets.fields.get(&saved.version).unwrap_or_default();
+        tj.fields = state
+            .tilesets
+            .fields
+            .get(&saved.version)
+            .unwrap_or_default();
     }
     match which {
         Doc::TileJson => json_response(tj.to_json()),
         Doc::Style => {
             let raw_q = raw.filter(|r| !r.is_empty()).map(|r| format!("?{r}"));
-            let url = format!("{base}{base_path}/tilejson.json{}", raw_q.unwrap_or_default());
+            let url = format!(
+                "{base}{base_path}/tilejson.json{}",
+                raw_q.unwrap_or_default()
+            );
             json_response(style(&saved.name, &url, format, &pkg.metadata))
         }
     }
@@ -323,11 +348,16 @@ mod tests {
     #[test]
     fn query_carried_and_format_chosen() {
         let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
         };
         let (f, q) = tile_query(Some("n=3"), &pairs(&[("n", "3")]));
         assert_eq!((f, q.as_str()), (TileFormat::Mvt, "n=3&format=mvt"));
-        let (f, q) = tile_query(Some("format=png&n=3"), &pairs(&[("format", "png"), ("n", "3")]));
+        let (f, q) = tile_query(
+            Some("format=png&n=3"),
+            &pairs(&[("format", "png"), ("n", "3")]),
+        );
         assert_eq!((f, q.as_str()), (TileFormat::Png, "format=png&n=3"));
         let (f, q) = tile_query(None, &[]);
         assert_eq!((f, q.as_str()), (TileFormat::Mvt, "format=mvt"));

@@ -244,7 +244,12 @@ pub async fn tile(
     resp
 }
 
-fn tileset_tilejson(path: &FsPath, kind: TilesetKind, name: &str, tiles_url: String) -> fused_core::Result<Value> {
+fn tileset_tilejson(
+    path: &FsPath,
+    kind: TilesetKind,
+    name: &str,
+    tiles_url: String,
+) -> fused_core::Result<Value> {
     let (mut doc, format) = match kind {
         TilesetKind::Pmtiles => {
             let mut r = PmtilesReader::open(path)?;
@@ -298,7 +303,9 @@ fn tileset_tilejson(path: &FsPath, kind: TilesetKind, name: &str, tiles_url: Str
             if let Some(c) = nums("center").filter(|c| c.len() == 3) {
                 doc.insert("center".into(), json!(c));
             }
-            if let Some(Value::Object(j)) = meta.get("json").and_then(|j| serde_json::from_str(j).ok()) {
+            if let Some(Value::Object(j)) =
+                meta.get("json").and_then(|j| serde_json::from_str(j).ok())
+            {
                 if let Some(layers) = j.get("vector_layers") {
                     doc.insert("vector_layers".into(), layers.clone());
                 }
@@ -459,14 +466,24 @@ pub async fn download(
         Ok(f) => f,
         Err(e) => {
             let msg = format!("tileset {name:?} cannot be opened: {e}");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, &rid, "tileset_error", &msg);
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &rid,
+                "tileset_error",
+                &msg,
+            );
         }
     };
     let size = match f.metadata().await {
         Ok(m) => m.len(),
         Err(e) => {
             let msg = format!("tileset {name:?}: {e}");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, &rid, "tileset_error", &msg);
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &rid,
+                "tileset_error",
+                &msg,
+            );
         }
     };
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -496,7 +513,12 @@ pub async fn download(
     if start > 0 {
         if let Err(e) = f.seek(SeekFrom::Start(start)).await {
             let msg = format!("tileset {name:?}: {e}");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, &rid, "tileset_error", &msg);
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &rid,
+                "tileset_error",
+                &msg,
+            );
         }
     }
     let body = Body::new(FileBody {
@@ -600,7 +622,10 @@ pub async fn upload(
     };
     // Refuse early, before reading the body; checked again under the lock.
     if let Some(owner) = owner_of(&dir) {
-        if !owner.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(&user.email)) {
+        if !owner
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case(&user.email))
+        {
             return forbidden(owner);
         }
     }
@@ -617,7 +642,12 @@ pub async fn upload(
             let _ = tokio::fs::remove_file(&tmp).await;
             let msg = format!("the upload is not a valid .{} file: {e}", kind.extension())
                 .replace(&tmp.display().to_string(), &file);
-            return error(StatusCode::UNPROCESSABLE_ENTITY, &rid, "invalid_tileset", &msg);
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &rid,
+                "invalid_tileset",
+                &msg,
+            );
         }
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
@@ -627,7 +657,10 @@ pub async fn upload(
     }
     let _guard = state.tilesets.upload.lock().await;
     if let Some(owner) = owner_of(&dir) {
-        if !owner.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(&user.email)) {
+        if !owner
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case(&user.email))
+        {
             let _ = tokio::fs::remove_file(&tmp).await;
             return forbidden(owner);
         }
