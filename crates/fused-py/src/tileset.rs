@@ -46,9 +46,12 @@ fn tileset_tile_id(z: i64, x: i64, y: i64) -> PyFusedResult<u64> {
     Ok(core::tile_id(Tile::new(x, y, z)?))
 }
 
+/// (layer name, feature count, field -> type).
+type LayerTuple = (String, u64, BTreeMap<String, String>);
+
 /// The layers of an MVT tile (raw or gzipped): [(name, feature count, {field: type})].
 #[pyfunction]
-fn mvt_layers(data: &[u8]) -> PyFusedResult<Vec<(String, u64, BTreeMap<String, String>)>> {
+fn mvt_layers(data: &[u8]) -> PyFusedResult<Vec<LayerTuple>> {
     let raw;
     let mvt = if data.starts_with(&[0x1f, 0x8b]) {
         raw = core::pmtiles::decompress(data, core::pmtiles::COMPRESSION_GZIP, "tile")?;

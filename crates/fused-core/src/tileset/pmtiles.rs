@@ -261,7 +261,7 @@ pub fn decompress(data: &[u8], compression: u8, path: &str) -> Result<Vec<u8>> {
             GzDecoder::new(data)
                 .take(MAX_DECOMPRESSED + 1)
                 .read_to_end(&mut out)
-                .map_err(|e| Error::tileset(path, &format!("corrupt gzip data: {e}")))?;
+                .map_err(|e| Error::tileset(path, format!("corrupt gzip data: {e}")))?;
             if out.len() as u64 > MAX_DECOMPRESSED {
                 return Err(Error::tileset(path, "a directory is larger than 256 MiB"));
             }
@@ -269,7 +269,7 @@ pub fn decompress(data: &[u8], compression: u8, path: &str) -> Result<Vec<u8>> {
         }
         other => Err(Error::tileset(
             path,
-            &format!("internal compression {other} is not supported (expected none or gzip)"),
+            format!("internal compression {other} is not supported (expected none or gzip)"),
         )),
     }
 }
@@ -449,7 +449,7 @@ impl PmtilesBuilder {
             let copied = std::io::copy(&mut (&self.scratch).take(data_len), &mut w).map_err(io)?;
             if copied != data_len {
                 return Err(Error::tileset(
-                    &self.scratch_path.display().to_string(),
+                    self.scratch_path.display().to_string(),
                     "scratch file is shorter than the tiles written",
                 ));
             }
@@ -504,7 +504,7 @@ impl PmtilesReader {
             if off.checked_add(len).is_none_or(|end| end > size) {
                 return Err(Error::tileset(
                     &name,
-                    &format!("the {what} section ends past the end of the file (truncated?)"),
+                    format!("the {what} section ends past the end of the file (truncated?)"),
                 ));
             }
         }

@@ -232,6 +232,7 @@ fn document(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn saved_doc(
     state: AppState,
     rid: String,

@@ -86,14 +86,14 @@ fn kind_of(file: &str) -> Option<(&str, TilesetKind)> {
 }
 
 /// The file of tileset `name` (`.pmtiles` first), or the 404 response.
-fn find(state: &AppState, rid: &str, name: &str) -> Result<(PathBuf, TilesetKind), Response> {
+fn find(state: &AppState, rid: &str, name: &str) -> Result<(PathBuf, TilesetKind), Box<Response>> {
     let missing = || {
-        error(
+        Box::new(error(
             StatusCode::NOT_FOUND,
             rid,
             "not_found",
             &format!("no tileset named {name:?}"),
-        )
+        ))
     };
     let Some(dir) = &state.tilesets.dir else {
         return Err(missing());
@@ -203,7 +203,7 @@ pub async fn tile(
     };
     let (path, kind) = match find(&state, &rid, &name) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let read = tokio::task::spawn_blocking(move || read_tile(&path, kind, tile)).await;
     let stored = match read {
@@ -341,7 +341,7 @@ pub async fn tilejson(
     };
     let (path, kind) = match find(&state, &rid, &name) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let url = format!("{base}/tilesets/{}/{{z}}/{{x}}/{{y}}", segment(&name));
     let n = name.clone();
@@ -456,7 +456,7 @@ pub async fn download(
     };
     let (path, found) = match find(&state, &rid, name) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if found != kind {
         let msg = format!("tileset {name:?} is a .{} file", found.extension());
@@ -632,7 +632,7 @@ pub async fn upload(
     let tmp = dir.join(format!(".upload-{rid}.part"));
     if let Err(resp) = receive(body, &tmp, &rid).await {
         let _ = tokio::fs::remove_file(&tmp).await;
-        return resp;
+        return *resp;
     }
     let t = tmp.clone();
     let checked = tokio::task::spawn_blocking(move || validate(&t, kind)).await;
@@ -708,11 +708,16 @@ pub async fn upload(
 }
 
 /// Stream the request body into `tmp` (at most [`MAX_UPLOAD_BYTES`]).
-async fn receive(mut body: Body, tmp: &FsPath, rid: &str) -> Result<(), Response> {
+async fn receive(mut body: Body, tmp: &FsPath, rid: &str) -> Result<(), Box<Response>> {
     use tokio::io::AsyncWriteExt;
     let io_err = |e: std::io::Error| {
         let msg = format!("cannot write the upload: {e}");
-        error(StatusCode::INTERNAL_SERVER_ERROR, rid, "internal", &msg)
+        Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            rid,
+            "internal",
+            &msg,
+        ))
     };
     let mut out = tokio::fs::File::create(tmp).await.map_err(io_err)?;
     let mut total: u64 = 0;
@@ -721,25 +726,30 @@ async fn receive(mut body: Body, tmp: &FsPath, rid: &str) -> Result<(), Response
         let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| {
             let msg = format!("the upload was interrupted: {e}");
-            error(StatusCode::BAD_REQUEST, rid, "bad_request", &msg)
+            Box::new(error(StatusCode::BAD_REQUEST, rid, "bad_request", &msg))
         })?;
         if let Ok(data) = frame.into_data() {
             total += data.len() as u64;
             if total > MAX_UPLOAD_BYTES {
                 let msg = format!("the upload is larger than {MAX_UPLOAD_BYTES} bytes");
-                return Err(error(StatusCode::PAYLOAD_TOO_LARGE, rid, "too_large", &msg));
+                return Err(Box::new(error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    rid,
+                    "too_large",
+                    &msg,
+                )));
             }
             out.write_all(&data).await.map_err(io_err)?;
         }
     }
     out.sync_all().await.map_err(io_err)?;
     if total == 0 {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             rid,
             "bad_request",
             "the upload is empty (send the file as the request body)",
-        ));
+        )));
     }
     Ok(())
 }
