@@ -1,7 +1,7 @@
 """Tile export: `fused.tiles.export` vs a Python loop of `fused.run` per tile written with the
 `pmtiles` Python writer, and the share of the export's time spent in the archive writer.
 
-A vector Tile UDF (20,000 synthetic building footprints over San Francisco, the ones in the
+A vector Tile UDF (20,000 synthetic building footprints over San Francisco and Oakland, the ones in the
 tile returned as a GeoDataFrame) over z 10-14 of the city. Both sides run the UDF in this
 process with a cold run cache (each in its own `FUSED_CACHE_DIR`) and encode MVT with the
 same Rust encoder; they differ in the driver and the writer:
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BBOX = (-122.515, 37.705, -122.355, 37.812)  # San Francisco
+BBOX = (-122.55, 37.60, -122.15, 37.90)  # San Francisco and Oakland
 
 UDF = """
 @fused.udf
@@ -35,8 +35,8 @@ def udf(bounds: fused.types.Bounds = None, n: int = 20000):
     from shapely import box
 
     rng = np.random.default_rng(7)
-    xs = rng.uniform(-122.515, -122.355, n)
-    ys = rng.uniform(37.705, 37.812, n)
+    xs = rng.uniform(-122.55, -122.15, n)
+    ys = rng.uniform(37.60, 37.90, n)
     w, s, e, north = bounds
     keep = (xs >= w) & (xs <= e) & (ys >= s) & (ys <= north)
     x, y = xs[keep], ys[keep]
