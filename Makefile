@@ -46,6 +46,7 @@ bench: build
 	$(PY) bench/bench_run.py
 	$(PY) bench/bench_server.py
 	$(PY) bench/bench_load.py
+	$(PY) bench/bench_tilesets.py
 
 clean:
 	rm -rf $(VENV) target python/fused/_native*.so

@@ -754,6 +754,27 @@ async fn receive(mut body: Body, tmp: &FsPath, rid: &str) -> Result<(), Box<Resp
     Ok(())
 }
 
+/// The OpenAPI paths of the TileJSON / style documents and the tileset endpoints.
+pub fn openapi_paths() -> Value {
+    let bearer = json!([{"bearer": []}]);
+    let p = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}});
+    let saved = json!([p("email"), p("name")]);
+    let token = json!([p("token")]);
+    let doc = |what: &str| json!({"200": {"description": what}, "401": {"description": "missing or invalid login"}, "404": {"description": "unknown UDF or token"}, "422": {"description": "malformed meta.json metadata (the key is named)"}});
+    let query_note = "query parameters (UDF parameters, format) are carried into the tile URL template; format=png gives a raster document";
+    json!({
+        "/api/v1/run/udf/saved/{email}/{name}/tilejson.json": {"get": {"summary": "TileJSON 3.0.0 of the caller's saved UDF's tiles", "description": query_note, "security": bearer, "parameters": saved, "responses": doc("TileJSON")}},
+        "/api/v1/run/udf/saved/{email}/{name}/style.json": {"get": {"summary": "MapLibre style (version 8) of the caller's saved UDF's tiles", "description": query_note, "security": bearer, "parameters": saved, "responses": doc("style")}},
+        "/shared/{token}/tilejson.json": {"get": {"summary": "TileJSON 3.0.0 of a shared UDF's tiles (no login)", "description": query_note, "parameters": token, "responses": doc("TileJSON")}},
+        "/shared/{token}/style.json": {"get": {"summary": "MapLibre style (version 8) of a shared UDF's tiles (no login)", "description": query_note, "parameters": token, "responses": doc("style")}},
+        "/tilesets": {"get": {"summary": "the tilesets served from <data-dir>/tilesets", "responses": {"200": {"description": "{\"tilesets\": [{name, format, size, tilejson, download}]}"}}}},
+        "/tilesets/{name}/{z}/{x}/{y}": {"get": {"summary": "a tile of a tileset (stored bytes; gzip Content-Encoding for MVT)", "parameters": [p("name"), p("z"), p("x"), p("y")], "responses": {"200": {"description": "the tile"}, "204": {"description": "the set has no such tile"}, "400": {"description": "bad tile"}, "404": {"description": "no such tileset"}}}},
+        "/tilesets/{name}/tilejson.json": {"get": {"summary": "TileJSON 3.0.0 of a tileset", "parameters": [p("name")], "responses": {"200": {"description": "TileJSON"}, "404": {"description": "no such tileset"}}}},
+        "/tilesets/{file}": {"get": {"summary": "download NAME.pmtiles / NAME.mbtiles (HTTP range requests)", "parameters": [p("file"), {"name": "Range", "in": "header", "schema": {"type": "string"}}], "responses": {"200": {"description": "the file"}, "206": {"description": "the range (Content-Range)"}, "404": {"description": "no such tileset"}, "416": {"description": "range outside the file"}}}},
+        "/api/v1/tilesets/{file}": {"put": {"summary": "upload or replace one's own NAME.pmtiles / NAME.mbtiles (the body is the file)", "security": bearer, "parameters": [p("file")], "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, "responses": {"200": {"description": "replaced"}, "201": {"description": "created"}, "401": {"description": "missing or invalid login"}, "403": {"description": "the name belongs to another user or the administrator"}, "422": {"description": "not a valid PMTiles / MBTiles file"}}}},
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
