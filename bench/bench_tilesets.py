@@ -1,10 +1,10 @@
 """Tile export: `fused.tiles.export` vs a Python loop of `fused.run` per tile written with the
 `pmtiles` Python writer, and the share of the export's time spent in the archive writer.
 
-A vector Tile UDF (20,000 synthetic building footprints over San Francisco and Oakland, the ones in the
-tile returned as a GeoDataFrame) over z 10-14 of the city. Both sides run the UDF in this
-process with a cold run cache (each in its own `FUSED_CACHE_DIR`) and encode MVT with the
-same Rust encoder; they differ in the driver and the writer:
+A vector Tile UDF (20,000 synthetic building footprints over San Francisco and Oakland,
+the ones in the tile returned as a GeoDataFrame) over z 10-14 of the cities. Both sides run
+the UDF in this process with a cold run cache (each in its own `FUSED_CACHE_DIR`) and encode
+MVT with the same Rust encoder; they differ in the driver and the writer:
 
 * fused: `fused.tiles.export(..., engine="local")` (tile plan in Rust, `udf.map`, Rust
   PMTiles writer: dedup, gzip, directories);
