@@ -111,9 +111,11 @@ impl PyTilesetWriter {
     /// Add tile (x, y, z); False when it is empty and left out.
     fn add(&self, py: Python<'_>, x: i64, y: i64, z: i64, data: &[u8]) -> PyFusedResult<bool> {
         let tile = Tile::new(x, y, z)?;
-        let mut guard = self.lock();
-        let w = guard.as_mut().ok_or_else(closed)?;
-        Ok(py.detach(|| w.add(tile, data))?)
+        // The lock is taken without the GIL, so two threads sharing a writer cannot deadlock.
+        Ok(py.detach(|| {
+            let mut guard = self.lock();
+            guard.as_mut().ok_or_else(closed)?.add(tile, data)
+        })?)
     }
 
     /// {"tiles", "unique", "empty", "bytes"} so far.
@@ -143,9 +145,8 @@ impl PyTilesetWriter {
         description: Option<String>,
         center: Option<(f64, f64, f64)>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let w = self
-            .lock()
-            .take()
+        let w = py
+            .detach(|| self.lock().take())
             .ok_or_else(closed)
             .map_err(crate::error::PyFusedError)?;
         let meta = TilesetMetadata {
