@@ -5,7 +5,7 @@ The public API mirrors the `fused` package: `@fused.udf`, `fused.load`, `fused.r
 handling (tile math, parameter rules, UDF packages) is done in Rust (`fused._native`).
 """
 
-from fused import _auth, api, core, models, tiles, types  # noqa: F401 (_auth: fused._auth.refresh_token)
+from fused import _auth, _export, api, core, models, tiles, types  # noqa: F401 (_auth: fused._auth.refresh_token)
 from fused._account import NotebookCredentials
 from fused._cache import cache
 from fused._load import load
@@ -13,6 +13,11 @@ from fused._native import __version__
 from fused._options import options
 from fused._run import run
 from fused._udf import Header, Udf, udf
+
+# `fused.tiles.export(udf, bbox, minzoom, maxzoom, path, ...)` is attached here, at the top of
+# the package: the export runs UDFs, and the tile math module sits below everything that
+# does (no import cycle; see tests/test_import_graph.py).
+tiles.export = _export.export  # type: ignore[attr-defined]
 
 __all__ = [
     "Header",

@@ -1,5 +1,5 @@
 """The `fused` command: `fused run`, `fused serve`, `fused admin create-user`, `fused login`,
-`fused whoami`, `fused logout`."""
+`fused whoami`, `fused logout`, `fused tiles export`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # `fused serve` options are parsed by the server itself (see `fused serve --help`).
     sub.add_parser("serve", help="run the fused-rs HTTP server", add_help=False)
+    sub.add_parser("tiles", help="tilesets: fused tiles export UDF --bbox ... -o out.pmtiles")
 
     admin = sub.add_parser("admin", help="administration")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -62,6 +63,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from fused._cli_run import run_command
 
         return run_command(argv[1:])
+    if argv[:2] == ["tiles", "export"]:
+        from fused._export import cli_main
+
+        return cli_main(argv[2:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "admin":

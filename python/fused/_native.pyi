@@ -125,6 +125,34 @@ def encode_result(
     tile: Optional[tuple[int, int, int]] = None,
 ) -> bytes: ...
 
+# tilesets (fused._export)
+def tileset_count(bbox: tuple[float, float, float, float], minzoom: int, maxzoom: int) -> int: ...
+def tileset_plan(
+    bbox: tuple[float, float, float, float], minzoom: int, maxzoom: int
+) -> list[tuple[int, int, int]]:
+    """(x, y, z) of the tiles covering bbox, in PMTiles tile id order."""
+
+def tileset_tile_id(z: int, x: int, y: int) -> int: ...
+def mvt_layers(data: bytes) -> list[tuple[str, int, dict[str, str]]]: ...
+
+class TilesetWriter:
+    """A .pmtiles / .mbtiles archive being written (temporary name until finish())."""
+
+    def __init__(self, path: str, format: str, overwrite: bool = ...) -> None: ...
+    def add(self, x: int, y: int, z: int, data: bytes) -> bool: ...
+    def stats(self) -> dict[str, int]: ...
+    def vector_layers(self) -> dict[str, dict[str, str]]: ...
+    def finish(
+        self,
+        name: str,
+        minzoom: int,
+        maxzoom: int,
+        bounds: tuple[float, float, float, float],
+        description: Optional[str] = None,
+        center: Optional[tuple[float, float, float]] = None,
+    ) -> dict[str, int]: ...
+    def abort(self) -> None: ...
+
 # @fused.cache disk store --------------------------------------------------------------------
 class CacheLock:
     """Exclusive lock on one cache key, shared across processes; a context manager whose

@@ -99,6 +99,11 @@ pub enum Error {
         hint: String,
     },
 
+    /// A tileset file (PMTiles, MBTiles) is malformed or not what its name says (maps to
+    /// `ValueError`).
+    #[error("{path}: {message}")]
+    Tileset { path: String, message: String },
+
     /// Any other I/O failure, with the path it happened on (maps to `OSError`).
     #[error("{path}: {source}")]
     Io {
@@ -145,6 +150,13 @@ impl Error {
     pub fn encode(format: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Encode {
             format: format.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn tileset(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Tileset {
+            path: path.into(),
             message: message.into(),
         }
     }

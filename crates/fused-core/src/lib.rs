@@ -11,6 +11,7 @@
 //! * [`runcache`]: the run result cache shared by the server and the local engine: keys,
 //!   the checksummed entry format, the disk and memory tiers.
 //! * [`duration`]: `cache_max_age` strings such as `"30m"`.
+//! * [`tileset`]: PMTiles / MBTiles archives, TileJSON and MapLibre style documents.
 //! * [`github`]: UDF packages fetched from GitHub and gists, with an on-disk cache.
 
 pub mod cache;
@@ -23,5 +24,6 @@ pub mod params;
 pub mod result;
 pub mod runcache;
 pub mod tiles;
+pub mod tileset;
 
 pub use error::{Error, Result};

@@ -44,7 +44,8 @@ impl From<PyFusedError> for PyErr {
             Error::InvalidArgument { .. }
             | Error::Package { .. }
             | Error::Encode { .. }
-            | Error::UnsupportedFormat { .. } => PyValueError::new_err(message),
+            | Error::UnsupportedFormat { .. }
+            | Error::Tileset { .. } => PyValueError::new_err(message),
             Error::AlreadyExists { .. } => PyFileExistsError::new_err(message),
             Error::NotFound { .. } | Error::RemoteNotFound { .. } => {
                 PyFileNotFoundError::new_err(message)

@@ -13,6 +13,7 @@ mod params;
 mod runcache;
 mod server;
 mod tiles;
+mod tileset;
 
 use error::PyFusedResult;
 
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cache::register(m)?;
     runcache::register(m)?;
     tiles::register(m)?;
+    tileset::register(m)?;
     params::register(m)?;
     package::register(m)?;
     server::register(m)?;

@@ -92,7 +92,9 @@ pub async fn serve_until(
             Some(data_dir.join("cache")),
         )
         .with_limits(config.timeout, config.max_timeout)
-        .with_basemap_style(config.basemap_style.clone());
+        .with_basemap_style(config.basemap_style.clone())
+        .with_tilesets(data_dir.join("tilesets"));
+    let _ = std::fs::create_dir_all(data_dir.join("tilesets"));
     let app = router(state, auth::AuthConfig::default());
     tracing::info!(
         "fused-server {} listening on http://{local} ({} workers, python {}, data {})",

@@ -89,7 +89,8 @@ impl Table {
         row: usize,
         format: &str,
     ) -> Result<Option<Geometry>> {
-        if array.is_null(i) {
+        // A Null-typed column (an empty frame, or no geometry at all) holds only nulls.
+        if array.data_type() == &DataType::Null || array.is_null(i) {
             return Ok(None);
         }
         let bytes: &[u8] = match array.data_type() {

@@ -51,7 +51,7 @@ pub fn document() -> Value {
     ]);
     let token =
         json!([{"name": "token", "in": "path", "required": true, "schema": {"type": "string"}}]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "fused-rs server", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Runs UDFs as HTTP endpoints on a pool of warm Python workers."},
@@ -93,7 +93,13 @@ pub fn document() -> Value {
                 "UdfError": {"type": "object", "required": ["error", "exception_class", "errormsg"], "properties": {"error": {"type": "string"}, "error_type": {"type": "string"}, "exception_class": {"type": "string"}, "errormsg": {"type": "string"}, "lineno": {"type": ["integer", "null"]}, "traceback": {"type": "string"}, "stdout": {"type": "string"}, "stderr": {"type": "string"}}}
             }
         }
-    })
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        if let Some(more) = super::tilesets::openapi_paths().as_object() {
+            paths.extend(more.clone());
+        }
+    }
+    doc
 }
 
 pub async fn openapi() -> Json<Value> {

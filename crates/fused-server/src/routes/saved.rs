@@ -16,6 +16,8 @@ use super::run::{run, RunHeaders, RunSpec, TIMEOUT_HEADER};
 use super::AppState;
 use crate::cache::key;
 
+const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
+
 /// The request headers the run pipeline reads: `If-None-Match` and `x-fused-timeout`.
 pub(super) fn run_headers(headers: &HeaderMap) -> RunHeaders {
     let get = |name: &str| {
@@ -165,5 +167,9 @@ pub(super) async fn respond(
         cache_namespace: Some(key::saved_namespace(&saved.owner_email, &saved.name)),
         headers,
     };
-    run(state, spec).await.into_response()
+    let response = run(state, spec).await;
+    if response.status == StatusCode::OK && response.content_type == MVT_CONTENT_TYPE {
+        super::tilejson::record_fields(state, &saved.version, &response.body);
+    }
+    response.into_response()
 }
