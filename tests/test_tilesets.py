@@ -27,7 +27,7 @@ from fused import _native
 from fused._export import ExportError
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = json.loads((ROOT / "tests/data/tilejson/schema-3.0.0.json").read_text())
+SCHEMA = json.loads((ROOT / "tests/data/tilejson/tilejson-3.0.0.schema.json").read_text())
 STYLE_VALIDATE = ROOT / "tests/js/node_modules/.bin/gl-style-validate"
 OWNER = "me@example.com"
 # Downtown San Francisco and Oakland.
