@@ -33,8 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_server_run import Server, _binary  # noqa: E402
-from test_workbench import BROWSER_ARGS, CHROMIUM  # noqa: E402
+from harness import BROWSER_ARGS, CHROMIUM, Server, binary  # noqa: E402
 
 import fused  # noqa: E402
 
@@ -81,7 +80,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     data = Path(tempfile.mkdtemp(prefix="bench-workbench-"))
-    srv = Server(_binary(), data, workers=2)
+    srv = Server(binary(), data, workers=2)
     try:
         srv.wait_workers(2)
         os.environ["FUSED_SERVER_URL"], os.environ["FUSED_AUTH_TOKEN"] = srv.base, srv.key

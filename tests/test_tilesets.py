@@ -18,9 +18,9 @@ from pathlib import Path
 import jsonschema
 import mercantile
 import pytest
+from harness import Server, binary
 from pmtiles.reader import MmapSource, Reader, all_tiles
 from pmtiles.tile import zxy_to_tileid
-from test_server_run import Server, _binary
 
 import fused
 from fused import _native
@@ -61,7 +61,7 @@ def places(bounds: fused.types.Bounds = None, label: str = "p"):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(_binary(), tmp_path_factory.mktemp("tilesets-server"), workers=2)
+    srv = Server(binary(), tmp_path_factory.mktemp("tilesets-server"), workers=2)
     srv.wait_workers(2)
     yield srv
     srv.stop()

@@ -8,27 +8,17 @@ import io
 import json
 import os
 import re
-import shutil
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
-from test_server_run import Server, _binary
+from harness import BROWSER_ARGS, CHROMIUM, Server, binary
 
 import fused
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-CHROMIUM = os.environ.get("FUSED_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-dev-shm-usage",
-    "--use-gl=angle",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--ignore-gpu-blocklist",
-]
 FAILING = """
 @fused.udf
 def udf(bounds: fused.types.Bounds = None, factor: int = 1):
@@ -91,7 +81,7 @@ def udf(
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(_binary(), tmp_path_factory.mktemp("workbench-server"), workers=2)
+    srv = Server(binary(), tmp_path_factory.mktemp("workbench-server"), workers=2)
     srv.wait_workers(2)
     yield srv
     srv.stop()
@@ -326,7 +316,7 @@ def test_share_info_never_shows_code_and_rejects_unknown_tokens(server, saved):
 
 def test_basemap_flag_goes_to_the_page_config_and_csp(tmp_path):
     srv = Server(
-        _binary(),
+        binary(),
         tmp_path,
         workers=1,
         extra_args=["--basemap-style", "https://tiles.example.com/style.json"],
