@@ -166,7 +166,7 @@ def test_python_encoders_write_georeferenced_tiffs():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="invalid tile"):
         encode_result(arr, "tiff", tile=(2, 0, 1))
-    with pytest.raises(ValueError, match="expected png, tiff or npy"):
+    with pytest.raises(ValueError, match="formats for a raster: png, tiff, npy"):
         encode_result(arr, "mvt")
 
 
@@ -219,7 +219,7 @@ def test_local_run_cache_frame_crs(tmp_path, monkeypatch):
     counter = tmp_path / "runs.txt"
     code = FRAME_3857.replace(
         "    import geopandas as gpd\n",
-        f"    import geopandas as gpd\n    open({str(counter)!r}, 'a').write('x')\n",
+        f"    import geopandas as gpd\n    with open({str(counter)!r}, 'a') as _f: _f.write('x')\n",
     )
     udf = _udf(code)
     first = fused.run(udf, engine="local", n=2)

@@ -1,6 +1,7 @@
 """The Workbench (`/workbench`) in a real browser: headless Chromium (the system package,
 driven by Playwright) against the real `fused-server` on 127.0.0.1 with the example UDFs
-saved through the SDK. Screenshots go to docs/workbench-*.png."""
+saved through the SDK. Screenshots go to docs/workbench-*.png with
+FUSED_UPDATE_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import json
 import os
 import re
+import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -18,7 +20,13 @@ from harness import BROWSER_ARGS, CHROMIUM, Server, binary
 import fused
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs"
+# Screenshots for the README: written to docs/ when FUSED_UPDATE_SCREENSHOTS=1 (so a test run
+# leaves the checkout clean), else to a temporary folder.
+DOCS = (
+    ROOT / "docs"
+    if os.environ.get("FUSED_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="fused-workbench-shots-"))
+)
 FAILING = """
 @fused.udf
 def udf(bounds: fused.types.Bounds = None, factor: int = 1):

@@ -183,8 +183,8 @@ def run_tiles_local(
 def _remote_tile(
     payload: dict[str, Any], tile: Tile, params: dict[str, str], fmt: Optional[str]
 ) -> tuple[Optional[bytes], Optional[str], Optional[str]]:
-    from fused._client import ServerError, request
-    from fused._remote import _run_error
+    from fused._client import ServerError, run_udf
+    from fused._remote import run_error
 
     x, y, z = tile
     body = {
@@ -194,12 +194,14 @@ def _remote_tile(
         "format": f"{fmt},json" if fmt else "mvt,png,json",
     }
     try:
-        resp = request("POST", f"/api/v1/run/udf/tiles/{z}/{x}/{y}", json_body=body, ok=(200,))
+        resp = run_udf(body, (x, y, z), None)
     except ServerError as err:
-        exc = _run_error(_NamedUdf(payload["package"].get("name", "udf")), err)
+        exc = run_error(_NamedUdf(payload["package"].get("name", "udf")), err)
         return None, None, f"{type(exc).__name__}: {exc}"
     except OSError as exc:
         return None, None, f"{type(exc).__name__}: {exc}"
+    if resp.status == 204:  # an MVT tile with no feature: left out of the tileset
+        return None, "mvt", None
     kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/vnd.mapbox-vector-tile":
         return resp.body, "mvt", None
@@ -213,7 +215,7 @@ def _remote_tile(
 
 
 class _NamedUdf:
-    """What `_remote._run_error` reads of a UDF: its name."""
+    """What `_remote.run_error` reads of a UDF: its name."""
 
     def __init__(self, name: str) -> None:
         self.name = name

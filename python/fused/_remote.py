@@ -123,7 +123,7 @@ def run_remote(
     try:
         resp = run_udf(body, tile, query or None)
     except ServerError as err:
-        raise _run_error(udf, err) from None
+        raise run_error(udf, err) from None
     meta = _metadata(resp.headers)
     _echo(meta)
     if resp.status == 204:
@@ -143,7 +143,7 @@ def _echo(meta: dict[str, Any]) -> None:
         sys.stderr.write(meta["stderr"])
 
 
-def _run_error(udf: Udf, err: ServerError) -> Exception:
+def run_error(udf: Udf, err: ServerError) -> Exception:
     try:
         body = json.loads(err.body.decode("utf-8")) if err.body else {}
     except ValueError:

@@ -345,9 +345,10 @@ where
         Err(e) if e.kind() == ErrorKind::DisplayHelp => {
             return Ok(Command::Help(help("fused-server")))
         }
-        Err(e) => return Err(config_error(&e)),
+        Err(e) => return Err(from_env_or_flag(config_error(&e), rest)),
     };
-    let parsed = ServeArgs::from_arg_matches(&matches).map_err(|e| config_error(&e))?;
+    let parsed = ServeArgs::from_arg_matches(&matches)
+        .map_err(|e| from_env_or_flag(config_error(&e), rest))?;
     if parsed.version {
         return Ok(Command::Version);
     }
@@ -372,6 +373,31 @@ fn parse_admin(args: &[String]) -> Result<Command, ConfigError> {
         }),
         Err(e) if e.kind() == ErrorKind::DisplayHelp => Ok(Command::Help(e.render().to_string())),
         Err(e) => Err(config_error(&e)),
+    }
+}
+
+/// An error about `--flag` whose value came from the environment (the flag is not on the
+/// command line) names the variable instead: `FUSED_LOG_FORMAT: expected json or text, ...`.
+fn from_env_or_flag(error: ConfigError, args: &[String]) -> ConfigError {
+    let Some((flag, rest)) = error.0.split_once(": ") else {
+        return error;
+    };
+    let given = args
+        .iter()
+        .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')));
+    if given || !flag.starts_with("--") {
+        return error;
+    }
+    let command = ServeArgs::command();
+    let env = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(&flag[2..]))
+        .and_then(|a| a.get_env())
+        .and_then(|name| name.to_str())
+        .map(str::to_string);
+    match env {
+        Some(name) => ConfigError(format!("{name}: {rest}")),
+        None => error,
     }
 }
 

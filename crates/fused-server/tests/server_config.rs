@@ -177,7 +177,9 @@ fn flags_from_the_environment() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stdout).contains("--port: expected a port number"));
+    assert!(
+        String::from_utf8_lossy(&bad.stdout).contains("FUSED_SERVER_PORT: expected a port number")
+    );
 }
 
 #[test]

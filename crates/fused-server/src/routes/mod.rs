@@ -14,9 +14,9 @@ mod run;
 mod saved;
 mod shared;
 mod shipped;
-pub mod workbench;
 mod tilejson;
 pub mod tilesets;
+pub mod workbench;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
