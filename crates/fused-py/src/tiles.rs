@@ -6,7 +6,11 @@ mod convert;
 mod named;
 
 use crate::error::PyFusedError;
-use convert::*;
+use convert::{
+    float_arg, invalid, opt_zoom_arg, tile_args, tile_err, tile_from_obj, truthy, zoom_arg,
+    zooms_arg, InvalidLatitudeError, InvalidZoomError, MercantileError, ParentTileError,
+    QuadKeyError, TileArgParsingError, TileError,
+};
 use fused_core::tiles::{self as core, Tile, TileRange};
 use fused_core::Error;
 use named::{classes, py_floats, py_tile, py_tile_list, NamedTuple};
@@ -20,8 +24,8 @@ use std::borrow::Cow;
 
 /// The tile containing a longitude and latitude, as a Tile.
 ///
-/// Raises InvalidLatitudeError (a ValueError) for a NaN/infinite latitude or one at or beyond
-/// a pole, InvalidZoomError for a zoom that is not an integer 0..=30.
+/// Raises `InvalidLatitudeError` (a `ValueError`) for a NaN/infinite latitude or one at or beyond
+/// a pole, `InvalidZoomError` for a zoom that is not an integer 0..=30.
 #[pyfunction]
 #[pyo3(signature = (lng, lat, zoom, truncate=None), text_signature = "(lng, lat, zoom, truncate=False)")]
 fn tile<'py>(
@@ -112,7 +116,7 @@ fn truncate_lnglat(lng: &Bound<'_, PyAny>, lat: &Bound<'_, PyAny>) -> PyResult<(
 
 /// The parent of a tile at `zoom` (default: one level up); None for a zoom-0 tile.
 ///
-/// Raises InvalidZoomError when zoom is not below the tile's zoom.
+/// Raises `InvalidZoomError` when zoom is not below the tile's zoom.
 #[pyfunction]
 #[pyo3(signature = (*tile, zoom=None))]
 fn parent<'py>(
@@ -161,7 +165,7 @@ fn quadkey(tile: &Bound<'_, PyTuple>) -> PyResult<String> {
     Ok(core::quadkey(tile_args(tile)?))
 }
 
-/// The tile of a quadkey ('' is Tile(0, 0, 0)). Raises QuadKeyError for a bad digit.
+/// The tile of a quadkey ('' is Tile(0, 0, 0)). Raises `QuadKeyError` for a bad digit.
 #[pyfunction]
 fn quadkey_to_tile<'py>(qk: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = qk.py();
@@ -322,7 +326,7 @@ fn contiguous<'a>(a: &'a PyReadonlyArray1<'_, f64>) -> Cow<'a, [f64]> {
 /// A [`TileRange`] as Python sees it: `(z, x_min, x_max, y_min, y_max)`.
 type RangeTuple = (u8, u32, u32, u32, u32);
 
-/// For `tiles()`: the non-empty tile rectangles of a box, as (z, x_min, x_max, y_min, y_max).
+/// For `tiles()`: the non-empty tile rectangles of a box, as (z, `x_min`, `x_max`, `y_min`, `y_max`).
 #[pyfunction]
 #[pyo3(signature = (west, south, east, north, zooms, truncate=None))]
 fn _tile_ranges(
@@ -344,12 +348,12 @@ fn _tile_ranges(
 
 /// For `tiles()`: `count` Tiles of a rectangle, from position `start` in column-major order.
 #[pyfunction]
-fn _tile_block<'py>(
-    py: Python<'py>,
+fn _tile_block(
+    py: Python<'_>,
     range: RangeTuple,
     start: u64,
     count: u64,
-) -> PyResult<Bound<'py, PyList>> {
+) -> PyResult<Bound<'_, PyList>> {
     let (z, x_min, x_max, y_min, y_max) = range;
     let r = TileRange {
         z,

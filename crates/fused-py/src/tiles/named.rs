@@ -101,6 +101,8 @@ impl<'py> NamedTuple<'py> {
     /// values: our items are ints and floats and the classes have `__slots__ = ()`, so no
     /// cycle can pass through it. Without this, building 100k tiles triggers full
     /// collections that cost more than building them.
+    // the `unsafe` arm with its SAFETY note reads better as a match than as `if let`
+    #[allow(clippy::single_match_else)]
     pub(super) fn make<const N: usize>(
         &self,
         items: [Bound<'py, PyAny>; N],
@@ -140,7 +142,7 @@ impl<'py> NamedTuple<'py> {
     }
 }
 
-pub(super) fn py_tile<'py>(py: Python<'py>, t: Tile) -> PyResult<Bound<'py, PyAny>> {
+pub(super) fn py_tile(py: Python<'_>, t: Tile) -> PyResult<Bound<'_, PyAny>> {
     NamedTuple::new(&classes(py)?.tile, py).make([
         t.x.into_pyobject(py)?.into_any(),
         t.y.into_pyobject(py)?.into_any(),
@@ -156,10 +158,10 @@ pub(super) fn py_floats<'py, const N: usize>(
     NamedTuple::new(cls, py).make(values.map(|v| PyFloat::new(py, v).into_any()))
 }
 
-pub(super) fn py_tile_list<'py>(
-    py: Python<'py>,
+pub(super) fn py_tile_list(
+    py: Python<'_>,
     tiles: impl IntoIterator<Item = Tile>,
-) -> PyResult<Bound<'py, PyList>> {
+) -> PyResult<Bound<'_, PyList>> {
     let maker = NamedTuple::new(&classes(py)?.tile, py);
     let items = tiles
         .into_iter()
