@@ -46,7 +46,7 @@ fmt:
 	$(VENV)/bin/ruff format python tests bench
 
 bench: build
-	cargo bench -p fused-core -p fused-server
+	cargo bench -p fused-core -p fused-server --benches
 	$(PY) bench/bench_tiles.py
 	$(PY) bench/bench_run.py
 	$(PY) bench/bench_server.py
