@@ -27,6 +27,9 @@ run: build
 test: build
 	[ -x tests/js/node_modules/.bin/gl-style-validate ] || npm ci --prefix tests/js --no-audit --no-fund
 	cargo test --release -p fused-core -p fused-server
+	# after the release test build: same profile and target dir, so build scripts and
+	# proc macros are reused and only the check metadata is new
+	cargo clippy --release --workspace --all-targets -- -D warnings
 	$(PY) -m pytest
 	$(VENV)/bin/ruff check python tests bench examples/quickstart.py
 	$(VENV)/bin/ruff format --check python tests bench
@@ -44,6 +47,7 @@ fmt:
 	$(VENV)/bin/ruff format python tests bench
 
 bench: build
+	cargo bench -p fused-core -p fused-server --benches
 	$(PY) bench/bench_tiles.py
 	$(PY) bench/bench_run.py
 	$(PY) bench/bench_server.py

@@ -1,5 +1,6 @@
 //! The `@fused.cache` disk store: round trip, expiry, corrupt entries, atomic writes,
 //! locks and key validation.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::fs;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,6 +4,7 @@
 //! `encode/format.rs`, MVT in `encode/mvt.rs`, rasters (PNG, TIFF, NPY) in
 //! `encode/raster.rs`, empty results in `encode/empty.rs`, cross-checks with geopandas/pyarrow (skipped without them) in
 //! `encode/python.rs`.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::sync::Arc;
 
@@ -134,7 +135,7 @@ pub fn sample_table() -> CanonicalResult {
         Some(wkb_multi(4, &[wkb_point(1., 1.), wkb_point(2.5, -2.)])),
         None,
     ];
-    let geom = BinaryArray::from_iter(geoms.iter().map(|g| g.as_deref()));
+    let geom: BinaryArray = geoms.iter().map(|g| g.as_deref()).collect();
     table(
         vec![
             ("id", Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5, 6]))),
@@ -435,7 +436,7 @@ fn read_parquet(bytes: Vec<u8>) -> (arrow_schema::SchemaRef, Vec<RecordBatch>, K
 #[test]
 fn geoparquet_keeps_geo_metadata_and_values() {
     let (schema, batches, kv) = read_parquet(body(&sample_table(), Format::Parquet));
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let rows: usize = batches.iter().map(arrow_array::RecordBatch::num_rows).sum();
     assert_eq!(rows, 6);
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, ["id", "name", "value", "flag", "ts", "geometry"]);

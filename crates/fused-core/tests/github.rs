@@ -1,6 +1,7 @@
 //! GitHub URL parsing, cache rules and error mapping, without any network (the HTTP paths are
 //! exercised end to end against a fake GitHub in `tests/test_github_native.py`), plus one
-//! fetch against a tiny std::net server.
+//! fetch against a tiny `std::net` server.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::fs;
 use std::io::{Read, Write};

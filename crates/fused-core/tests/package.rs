@@ -1,6 +1,7 @@
 //! UDF packages end to end: folders, zips and .py files read, written, refused.
 //! Fixtures are built in fresh temporary folders by each test. Reading folders and .py files
 //! is tested here; zips in `package/zips.rs`, writing in `package/write.rs`.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::fs;
 use std::io::{Cursor, Write};
@@ -189,7 +190,11 @@ fn reads_a_catalog_folder() {
     assert_eq!(pkg.parameters.get("n"), Some(&json!(4)));
     assert_eq!(pkg.metadata.get("fused:udfType"), Some(&json!("auto")));
     // metadata kept verbatim, key order included
-    let keys: Vec<&str> = pkg.metadata.keys().map(|k| k.as_str()).collect();
+    let keys: Vec<&str> = pkg
+        .metadata
+        .keys()
+        .map(std::string::String::as_str)
+        .collect();
     assert_eq!(
         keys,
         ["fused:udfType", "fused:description", "zeta", "alpha"]

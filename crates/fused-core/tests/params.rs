@@ -1,4 +1,5 @@
 //! The parameter rules, end to end through the public API of `fused_core::params`.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use fused_core::params::{convert_str, Date, DateTime, GeometryKind, TupleItems, TypeSpec, Value};
 use fused_core::Error;

@@ -1,7 +1,9 @@
 //! The run result cache's core: the key's exact serialization (the server's and the local
 //! engine's keys must agree), typed parameters, read-side lifetimes and the tiered store
 //! (memory served only while its file is unchanged).
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use fused_core::result::{CanonicalResult, Dtype};
@@ -54,7 +56,10 @@ fn by_hand(fields: &[(&str, &[u8])]) -> String {
         h.update((value.len() as u64).to_le_bytes());
         h.update(value);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize().iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 #[test]

@@ -1,4 +1,5 @@
 //! Tile math: known values (from mercantile 1.2.1), edge cases and round trips.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use fused_core::tiles::{self, Tile};
 
@@ -60,7 +61,7 @@ fn tile_many_matches_tile() {
     let (xs, ys) = tiles::tile_many(&lngs, &lats, 12, false).unwrap();
     for i in 0..lngs.len() {
         let one = tiles::tile(lngs[i], lats[i], 12, false).unwrap();
-        assert_eq!((xs[i], ys[i]), (one.x as i64, one.y as i64));
+        assert_eq!((xs[i], ys[i]), (i64::from(one.x), i64::from(one.y)));
     }
     let msg = tiles::tile_many(&[0.0, 1.0], &[0.0, 90.0], 3, false)
         .unwrap_err()

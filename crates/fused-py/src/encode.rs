@@ -34,7 +34,7 @@ fn encode_table<'py>(
 /// Encode a canonical result, given by its parts as `RunStore.put` takes them (the form
 /// `fused._canonical.for_cache` returns), as `format` (any name the server's `format=`
 /// takes: parquet, geojson, json, csv, arrow, mvt, png, tiff, npy): the bytes the server
-/// would answer. `tile` (x, y, z) places MVT and tile rasters. ValueError when the format
+/// would answer. `tile` (x, y, z) places MVT and tile rasters. `ValueError` when the format
 /// does not fit the result. The GIL is released while encoding.
 #[pyfunction]
 #[pyo3(signature = (kind, format, *, payload=None, value=None, dtype=None, shape=None,
@@ -64,7 +64,7 @@ fn encode_result<'py>(
     Ok(PyBytes::new(py, &encoded?.body))
 }
 
-/// A tile from Python's (x, y, z), checked against the grid (ValueError naming the index).
+/// A tile from Python's (x, y, z), checked against the grid (`ValueError` naming the index).
 fn checked_tile((x, y, z): (u32, u32, u8)) -> PyResult<TileBounds> {
     TileBounds::new(i64::from(x), i64::from(y), i64::from(z))
         .map_err(|e| PyValueError::new_err(format!("invalid tile: {e}")))

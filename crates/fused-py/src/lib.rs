@@ -1,4 +1,4 @@
-//! `fused._native`: thin PyO3 bindings over fused-core. Converts types and maps
+//! `fused._native`: thin `PyO3` bindings over fused-core. Converts types and maps
 //! errors; no logic of its own. Rust work runs with the GIL released where it
 //! does not touch Python objects.
 

@@ -36,27 +36,27 @@ fn core<T>(result: fused_core::Result<T>) -> PyResult<T> {
 /// Read a UDF package from a directory (catalog layout with meta.json, or a folder holding one
 /// .py file), a .zip of one (files at the root or under one top folder), or a single .py file.
 ///
-/// Returns a dict with the keys name, entrypoint (str | None), code, source_file, headers
-/// (list of {module_name, source_code, source_file}), parameters (dict), metadata (dict),
+/// Returns a dict with the keys name, entrypoint (str | None), code, `source_file`, headers
+/// (list of {`module_name`, `source_code`, `source_file`}), parameters (dict), metadata (dict),
 /// readme (str | None) and type. Code is kept byte for byte.
 ///
-/// Raises FileNotFoundError if path does not exist, ValueError if the package is malformed or
+/// Raises `FileNotFoundError` if path does not exist, `ValueError` if the package is malformed or
 /// refused (canvas notes, paths leaving the package, links in zips, oversized zips, ...).
 #[pyfunction]
 #[pyo3(signature = (path))]
-fn read_package<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+fn read_package(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyDict>> {
     let pkg = core(py.detach(|| package::read_package(&path)))?;
     package_to_dict(py, &pkg)
 }
 
-/// Write a package dict (as returned by read_package) in the catalog layout: README.md,
-/// <name>.py, meta.json and one <module_name>.py per header; as a folder at path, or with
-/// as_zip=True as a zip whose entries sit under the folder <name>/.
+/// Write a package dict (as returned by `read_package`) in the catalog layout: README.md,
+/// <name>.py, meta.json and one <`module_name>.py` per header; as a folder at path, or with
+/// `as_zip=True` as a zip whose entries sit under the folder <name>/.
 ///
 /// The write is atomic: files go to a temporary sibling that is renamed into place.
-/// Raises FileExistsError (nothing written) if path exists and overwrite is False,
-/// ValueError for an invalid name, entrypoint or header module name or a non-JSON value,
-/// TypeError for a value of the wrong type.
+/// Raises `FileExistsError` (nothing written) if path exists and overwrite is False,
+/// `ValueError` for an invalid name, entrypoint or header module name or a non-JSON value,
+/// `TypeError` for a value of the wrong type.
 #[pyfunction]
 #[pyo3(signature = (pkg, path, *, overwrite = false, as_zip = false))]
 fn write_package(
@@ -77,7 +77,7 @@ fn write_package(
 }
 
 /// A package dict holding only code (no headers, parameters or metadata), named name.
-/// Raises ValueError if name is not usable as a file name.
+/// Raises `ValueError` if name is not usable as a file name.
 #[pyfunction]
 #[pyo3(signature = (name, code))]
 fn package_from_code<'py>(py: Python<'py>, name: &str, code: &str) -> PyResult<Bound<'py, PyDict>> {
@@ -109,8 +109,7 @@ fn check_keys(dict: &Bound<'_, PyDict>, allowed: &[&str], what: &str) -> PyResul
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
         .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into())
+        .map_or_else(|_| "?".into(), |n| n.to_string())
 }
 
 /// `dict[key]` as a str; `None` when absent (or None, if `nullable`).

@@ -61,17 +61,17 @@ fn spec_node<'py>(py: Python<'py>, t: &TypeSpec) -> PyResult<Bound<'py, PyTuple>
         TypeSpec::List(e) | TypeSpec::Set(e) | TypeSpec::Iterable(e) => {
             e.as_deref().into_iter().collect()
         }
-        TypeSpec::Tuple(TupleItems::Any) => vec![],
-        TypeSpec::Tuple(TupleItems::Fixed(items)) => items.iter().collect(),
+        TypeSpec::Tuple(TupleItems::Fixed(items)) | TypeSpec::Union(items) => {
+            items.iter().collect()
+        }
         TypeSpec::Tuple(TupleItems::Variadic(e)) => {
             extra = Some("...");
             vec![e.as_ref()]
         }
         TypeSpec::Dict(kv) => kv.as_deref().map(|(k, v)| vec![k, v]).unwrap_or_default(),
         TypeSpec::Optional(e) => vec![e.as_ref()],
-        TypeSpec::Union(items) => items.iter().collect(),
         TypeSpec::Geometry(kind) => {
-            extra = kind.map(|k| k.name());
+            extra = kind.map(fused_core::params::GeometryKind::name);
             vec![]
         }
         _ => vec![],

@@ -220,7 +220,7 @@ impl PyRunStore {
     /// `kind` and its fields: "table" (`payload`: Arrow IPC stream), "raster" (`payload`: raw
     /// C-order bytes, `dtype` as numpy's `dtype.str`, `shape`, optional `bounds`), "json"
     /// (`value`: None, bool, int, float, str, list or dict with str keys), "bytes"
-    /// (`payload`, `content_type`). `tile`: `(z, x, y)`. OSError when it cannot be written.
+    /// (`payload`, `content_type`). `tile`: `(z, x, y)`. `OSError` when it cannot be written.
     #[pyo3(signature = (namespace, key, max_age_s, kind, *, payload=None, value=None, dtype=None,
                         shape=None, bounds=None, content_type=None, tile=None))]
     #[allow(clippy::too_many_arguments)]

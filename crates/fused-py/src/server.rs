@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 /// `fused serve [OPTIONS]`: parse the options with the server's own parser (the same flags
 /// as `fused-server`), then serve until Ctrl-C or SIGTERM (the GIL is released meanwhile).
 /// `python` and `data_dir` are the defaults when the options do not name them. `--help`
-/// prints the help; a bad option raises ValueError naming it.
+/// prints the help; a bad option raises `ValueError` naming it.
 #[pyfunction]
 #[pyo3(signature = (args, *, python, data_dir))]
 fn serve(py: Python<'_>, args: Vec<String>, python: String, data_dir: PathBuf) -> PyResult<()> {

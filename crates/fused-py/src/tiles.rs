@@ -6,7 +6,11 @@ mod convert;
 mod named;
 
 use crate::error::PyFusedError;
-use convert::*;
+use convert::{
+    float_arg, invalid, opt_zoom_arg, tile_args, tile_err, tile_from_obj, truthy, zoom_arg,
+    zooms_arg, InvalidLatitudeError, InvalidZoomError, MercantileError, ParentTileError,
+    QuadKeyError, TileArgParsingError, TileError,
+};
 use fused_core::tiles::{self as core, Tile, TileRange};
 use fused_core::Error;
 use named::{classes, py_floats, py_tile, py_tile_list, NamedTuple};
@@ -21,8 +25,8 @@ use std::borrow::Cow;
 
 /// The tile containing a longitude and latitude, as a Tile.
 ///
-/// Raises InvalidLatitudeError (a ValueError) for a NaN/infinite latitude or one at or beyond
-/// a pole, InvalidZoomError for a zoom that is not an integer 0..=30.
+/// Raises `InvalidLatitudeError` (a `ValueError`) for a NaN/infinite latitude or one at or beyond
+/// a pole, `InvalidZoomError` for a zoom that is not an integer 0..=30.
 #[pyfunction]
 #[pyo3(signature = (lng, lat, zoom, truncate=None), text_signature = "(lng, lat, zoom, truncate=False)")]
 fn tile<'py>(
@@ -410,7 +414,7 @@ fn contiguous<'a>(a: &'a PyReadonlyArray1<'_, f64>) -> Cow<'a, [f64]> {
 /// A [`TileRange`] as Python sees it: `(z, x_min, x_max, y_min, y_max)`.
 type RangeTuple = (u8, u32, u32, u32, u32);
 
-/// For `tiles()`: the non-empty tile rectangles of a box, as (z, x_min, x_max, y_min, y_max).
+/// For `tiles()`: the non-empty tile rectangles of a box, as (z, `x_min`, `x_max`, `y_min`, `y_max`).
 #[pyfunction]
 #[pyo3(signature = (west, south, east, north, zooms, truncate=None))]
 fn _tile_ranges(
@@ -433,8 +437,8 @@ fn _tile_ranges(
 /// For `tiles()`: `count` Tiles of a rectangle, from position `start` in column-major order,
 /// as a tuple (`fused.tiles.tiles` chains these blocks).
 #[pyfunction]
-fn _tile_block<'py>(
-    py: Python<'py>,
+fn _tile_block(
+    py: Python<'_>,
     range: RangeTuple,
     start: u64,
     count: u64,

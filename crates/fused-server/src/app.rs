@@ -141,7 +141,7 @@ pub async fn serve_until(
     };
     let served = tokio::select! {
         r = server => r,
-        _ = drain_limit => {
+        () = drain_limit => {
             let stats = pool.stats();
             tracing::warn!(
                 busy = stats.busy,
@@ -197,7 +197,7 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => tracing::info!("interrupted"),
-        _ = term => tracing::info!("terminated"),
+        () = ctrl_c => tracing::info!("interrupted"),
+        () = term => tracing::info!("terminated"),
     }
 }

@@ -117,9 +117,7 @@ fn total_memory_mb() -> Option<u64> {
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(std::num::NonZeroUsize::get)
-        .unwrap_or(1)
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// `~/.fused/server` (`$HOME` unset: `./.fused/server`).
@@ -209,7 +207,7 @@ pub struct ServeArgs {
           value_parser = seconds)]
     max_timeout: Duration,
     /// Resident memory limit of one worker in MiB; a task over it is killed (502
-    /// out_of_memory), 0 for none [default: 80% of the machine's memory divided among the
+    /// `out_of_memory`), 0 for none [default: 80% of the machine's memory divided among the
     /// workers and spares].
     #[arg(long, env = "FUSED_SERVER_WORKER_MEMORY_MB", value_name = "N",
           value_parser = integer(0, 1 << 24))]

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         Command::CreateUser { email, data_dir } => {
             let created = std::fs::create_dir_all(&data_dir)
                 .map_err(|e| format!("data directory {}: {e}", data_dir.display()))
-                .and_then(|_| Registry::open(&data_dir).map_err(|e| e.to_string()))
+                .and_then(|()| Registry::open(&data_dir).map_err(|e| e.to_string()))
                 .and_then(|r| r.create_user(&email).map_err(|e| e.to_string()));
             match created {
                 Ok((user, key)) => {

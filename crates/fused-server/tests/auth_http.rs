@@ -1,5 +1,6 @@
 //! The account and registry endpoints over real HTTP: `auth::routes` served on 127.0.0.1 and
 //! driven with a blocking client (the OAuth device flow, tokens, 401s, saved UDFs, share tokens).
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -150,7 +151,7 @@ impl Server {
         )
     }
 
-    /// `POST /oauth/device/code` for the `fused` client: (device_code, user_code).
+    /// `POST /oauth/device/code` for the `fused` client: (`device_code`, `user_code`).
     fn device_code(&self) -> (String, String) {
         let r = self.post_form("/oauth/device/code", "client_id=fused");
         assert_eq!(r.status, 200, "{}", r.text);

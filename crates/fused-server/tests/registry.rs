@@ -1,5 +1,6 @@
 //! The registry's Rust API end to end on a real SQLite file: users and keys, saved UDFs and
 //! their versions, share tokens, device codes and tokens, persistence.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! The run result cache: keys, entry serialization, corruption, LRU by bytes, expiry, disk
 //! tier, invalidation and single flight.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::sync::Arc;
 

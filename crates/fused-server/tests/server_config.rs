@@ -1,4 +1,5 @@
 //! Command-line parsing of `fused-server`.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::path::PathBuf;
 

@@ -1,6 +1,8 @@
 //! `GET /metrics` and the request id middleware against a fake executor (no Python): the
 //! counters move with requests, the pool and cache figures come from their stats, and the id
 //! in `x-fused-metadata` is the one in `x-request-id`.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
+#![allow(clippy::float_cmp)] // the samples compared are whole counts, exact in an f64
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,4 +1,5 @@
 //! The worker protocol's framing, through the public API.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use fused_server::executor::protocol::{
     read_frame, read_json, write_frame, write_json, FrameError, Hello, Payload, Request,

@@ -1,5 +1,6 @@
 //! The HTTP layer against a fake executor (no Python): auth, parameter validation before any
 //! worker, metadata header, error statuses, tile and extension parsing, health, OpenAPI.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -27,7 +28,7 @@ impl Executor for Fake {
             let code = task.udf["code"].as_str().unwrap_or("").to_string();
             let result = match code.as_str() {
                 "json" => Ok(CanonicalResult::Json(
-                    json!({"params": task.parameters, "tile": task.tile.map(|t| [t.x, t.y, t.z as u32])}),
+                    json!({"params": task.parameters, "tile": task.tile.map(|t| [t.x, t.y, u32::from(t.z)])}),
                 )),
                 "raster" => Ok(CanonicalResult::Raster {
                     data: vec![1, 2, 3, 4],

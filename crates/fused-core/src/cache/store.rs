@@ -48,8 +48,7 @@ pub fn validate_key(key: &str) -> Result<()> {
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A folder of cache entries. Cheap to create; holds no open files.
@@ -94,12 +93,11 @@ impl CacheStore {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&path, e)),
         };
-        match decode(data, max_age) {
-            Some(payload) => Ok(Some(payload)),
-            None => {
-                remove_quietly(&path)?;
-                Ok(None)
-            }
+        if let Some(payload) = decode(data, max_age) {
+            Ok(Some(payload))
+        } else {
+            remove_quietly(&path)?;
+            Ok(None)
         }
     }
 

@@ -21,10 +21,10 @@ pub struct TileProjection {
 impl TileProjection {
     pub fn new(tile: Tile, extent: u32) -> Self {
         TileProjection {
-            x: tile.x as f64,
-            y: tile.y as f64,
+            x: f64::from(tile.x),
+            y: f64::from(tile.y),
             n: (1u64 << tile.z) as f64,
-            extent: extent as f64,
+            extent: f64::from(extent),
         }
     }
 
@@ -114,27 +114,24 @@ impl ClipBox {
             return parts;
         }
         for w in line.windows(2) {
-            match self.clip_segment(w[0], w[1]) {
-                Some((a, b)) => {
-                    if current.last() != Some(&a) {
-                        if current.len() > 1 {
-                            parts.push(std::mem::take(&mut current));
-                        }
-                        current.clear();
-                        current.push(a);
-                    }
-                    current.push(b);
-                    // The segment was cut at its end: the line leaves the box here.
-                    if b != w[1] {
-                        parts.push(std::mem::take(&mut current));
-                    }
-                }
-                None => {
+            if let Some((a, b)) = self.clip_segment(w[0], w[1]) {
+                if current.last() != Some(&a) {
                     if current.len() > 1 {
                         parts.push(std::mem::take(&mut current));
                     }
                     current.clear();
+                    current.push(a);
                 }
+                current.push(b);
+                // The segment was cut at its end: the line leaves the box here.
+                if b != w[1] {
+                    parts.push(std::mem::take(&mut current));
+                }
+            } else {
+                if current.len() > 1 {
+                    parts.push(std::mem::take(&mut current));
+                }
+                current.clear();
             }
         }
         if current.len() > 1 {

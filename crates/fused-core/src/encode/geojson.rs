@@ -110,7 +110,7 @@ pub fn to_csv(ipc: &[u8]) -> Result<Vec<u8>> {
     }
     out.push_str("\r\n");
     let mut row = 0;
-    for batch in table.batches.iter() {
+    for batch in &table.batches {
         for i in 0..batch.num_rows() {
             for (k, &c) in cols.iter().enumerate() {
                 if k > 0 {

@@ -139,7 +139,7 @@ impl<'a> WkbReader<'a> {
                 ));
             }
         }
-        let dims = 2 + has_z as usize + has_m as usize;
+        let dims = 2 + usize::from(has_z) + usize::from(has_m);
         Ok(match base {
             1 => {
                 let c = self.coord(le, dims, has_z)?;

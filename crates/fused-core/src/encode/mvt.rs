@@ -45,7 +45,7 @@ impl Pbf {
         self.0.push(v as u8);
     }
     fn key(&mut self, field: u32, wire: u8) {
-        self.varint(((field as u64) << 3) | wire as u64);
+        self.varint((u64::from(field) << 3) | u64::from(wire));
     }
     fn uint(&mut self, field: u32, v: u64) {
         self.key(field, 0);
@@ -63,7 +63,7 @@ impl Pbf {
     fn packed(&mut self, field: u32, vs: &[u32]) {
         let mut inner = Pbf::default();
         for &v in vs {
-            inner.varint(v as u64);
+            inner.varint(u64::from(v));
         }
         self.bytes(field, &inner.0);
     }
@@ -108,7 +108,7 @@ fn area2(ring: &[(i32, i32)]) -> i64 {
     (0..n)
         .map(|i| {
             let (a, b) = (ring[i], ring[(i + 1) % n]);
-            a.0 as i64 * b.1 as i64 - b.0 as i64 * a.1 as i64
+            i64::from(a.0) * i64::from(b.1) - i64::from(b.0) * i64::from(a.1)
         })
         .sum()
 }
@@ -244,7 +244,7 @@ pub fn to_mvt(ipc: &[u8], tile: Tile) -> Result<Vec<u8>> {
         proj: TileProjection::new(tile, EXTENT),
         clip: ClipBox {
             min: -BUFFER,
-            max: EXTENT as f64 + BUFFER,
+            max: f64::from(EXTENT) + BUFFER,
         },
     };
     let prop_cols: Vec<usize> = (0..table.schema.fields().len())
@@ -309,14 +309,13 @@ pub fn to_mvt(ipc: &[u8], tile: Tile) -> Result<Vec<u8>> {
                     keys.push(name.clone());
                     keys.len() as u32 - 1
                 });
-                let v = match value_index.get(&vk) {
-                    Some(&v) => v,
-                    None => {
-                        let v = values.len() as u32;
-                        value_index.insert(vk.clone(), v);
-                        values.push(vk);
-                        v
-                    }
+                let v = if let Some(&v) = value_index.get(&vk) {
+                    v
+                } else {
+                    let v = values.len() as u32;
+                    value_index.insert(vk.clone(), v);
+                    values.push(vk);
+                    v
                 };
                 tags.push(k);
                 tags.push(v);
@@ -349,11 +348,11 @@ pub fn to_mvt(ipc: &[u8], tile: Tile) -> Result<Vec<u8>> {
             ValueKey::Double(b) => m.double(3, f64::from_bits(*b)),
             ValueKey::UInt(u) => m.uint(5, *u),
             ValueKey::SInt(s) => m.uint(6, ((s << 1) ^ (s >> 63)) as u64),
-            ValueKey::Bool(b) => m.uint(7, *b as u64),
+            ValueKey::Bool(b) => m.uint(7, u64::from(*b)),
         }
         layer.bytes(4, &m.0);
     }
-    layer.uint(5, EXTENT as u64);
+    layer.uint(5, u64::from(EXTENT));
     layer.uint(15, 2);
     let mut tile_msg = Pbf::default();
     tile_msg.bytes(3, &layer.0);

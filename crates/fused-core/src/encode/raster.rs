@@ -161,14 +161,11 @@ pub fn to_png(r: &RasterRef) -> Result<Vec<u8>> {
             ))
         }
     };
-    let (w, h) = match (u32::try_from(l.width), u32::try_from(l.height)) {
-        (Ok(w), Ok(h)) => (w, h),
-        _ => {
-            return Err(Error::encode(
-                "png",
-                format!("image {}x{} is too large for png", l.width, l.height),
-            ))
-        }
+    let (Ok(w), Ok(h)) = (u32::try_from(l.width), u32::try_from(l.height)) else {
+        return Err(Error::encode(
+            "png",
+            format!("image {}x{} is too large for png", l.width, l.height),
+        ));
     };
     let pixels = interleave(data, &l, 1);
     let fail = |e: png::EncodingError| Error::encode("png", e.to_string());
@@ -199,7 +196,7 @@ pub fn to_npy(r: &RasterRef) -> Result<Vec<u8>> {
         s => format!(
             "({})",
             s.iter()
-                .map(|d| d.to_string())
+                .map(std::string::ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -210,7 +207,7 @@ pub fn to_npy(r: &RasterRef) -> Result<Vec<u8>> {
     );
     // Length of the padded header (newline included) after a prefix of `p` bytes.
     let padded = |p: usize| (p + header.len() + 1).div_ceil(64) * 64 - p;
-    let v1 = padded(10) <= u16::MAX as usize;
+    let v1 = u16::try_from(padded(10)).is_ok();
     let len = if v1 { padded(10) } else { padded(12) };
     header.push_str(&" ".repeat(len - header.len() - 1));
     header.push('\n');

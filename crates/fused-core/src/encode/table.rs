@@ -69,7 +69,10 @@ impl Table {
     }
 
     pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
+        self.batches
+            .iter()
+            .map(arrow_array::RecordBatch::num_rows)
+            .sum()
     }
 
     /// Whether a column is one of pandas' index columns (`__index_level_0__`), which the

@@ -1,8 +1,8 @@
 //! GeoTIFF: baseline little-endian TIFF, deflate-compressed strips, samples interleaved
-//! (PlanarConfiguration 1, chunky), any of the raster dtypes (SampleFormat 1/2/3; bool as
-//! uint8 0/1). With bounds, the GeoTIFF tags place it in EPSG:4326: ModelPixelScale
-//! (33550), ModelTiepoint (33922) at the north-west corner, and a GeoKeyDirectory (34735)
-//! with GTModelType 2 (geographic), GTRasterType 1 (PixelIsArea), GeographicType 4326.
+//! (PlanarConfiguration 1, chunky), any of the raster dtypes (`SampleFormat` 1/2/3; bool as
+//! uint8 0/1). With bounds, the GeoTIFF tags place it in EPSG:4326: `ModelPixelScale`
+//! (33550), ModelTiepoint (33922) at the north-west corner, and a `GeoKeyDirectory` (34735)
+//! with GTModelType 2 (geographic), `GTRasterType` 1 (`PixelIsArea`), `GeographicType` 4326.
 
 use super::raster::{interleave, layout, RasterRef};
 use crate::result::Dtype;
@@ -62,18 +62,21 @@ pub fn to_tiff(r: &RasterRef) -> Result<Vec<u8>> {
     let size = r.dtype.size();
     let bool_bytes;
     let data: &[u8] = if r.dtype == Dtype::Bool {
-        bool_bytes = r.data.iter().map(|&b| (b != 0) as u8).collect::<Vec<u8>>();
+        bool_bytes = r
+            .data
+            .iter()
+            .map(|&b| u8::from(b != 0))
+            .collect::<Vec<u8>>();
         &bool_bytes
     } else {
         r.data
     };
-    let (w, h, spp) = match (
+    let (Ok(w), Ok(h), Ok(spp)) = (
         u32::try_from(l.width),
         u32::try_from(l.height),
         u16::try_from(l.bands),
-    ) {
-        (Ok(w), Ok(h), Ok(s)) => (w, h, s),
-        _ => return Err(too_large()),
+    ) else {
+        return Err(too_large());
     };
     let pixels = interleave(data, &l, size);
 
@@ -84,7 +87,7 @@ pub fn to_tiff(r: &RasterRef) -> Result<Vec<u8>> {
     for chunk in pixels.chunks(rows_per_strip * row_bytes) {
         let mut z = ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         z.write_all(chunk)
-            .and_then(|_| z.finish())
+            .and_then(|()| z.finish())
             .map(|v| strips.push(v))
             .map_err(|e| Error::encode("tiff", e.to_string()))?;
     }
@@ -167,7 +170,7 @@ pub fn to_tiff(r: &RasterRef) -> Result<Vec<u8>> {
             o
         })
         .collect();
-    for (tag, v) in tags.iter_mut() {
+    for (tag, v) in &mut tags {
         if *tag == 273 {
             *v = TagValue::Long(offsets.clone());
         }

@@ -10,7 +10,13 @@
 
 use crate::{Error, Result};
 use arrow_array::cast::AsArray;
-use arrow_array::types::*;
+use arrow_array::types::{
+    Date32Type, Date64Type, Decimal128Type, DurationMicrosecondType, DurationMillisecondType,
+    DurationNanosecondType, DurationSecondType, Float16Type, Float32Type, Float64Type, Int16Type,
+    Int32Type, Int64Type, Int8Type, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
+    Time64NanosecondType, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 use arrow_array::Array;
 use arrow_schema::{DataType, TimeUnit};
 use serde_json::{Map, Value};
@@ -48,12 +54,12 @@ pub fn cell(array: &dyn Array, i: usize, column: &str, format: &str) -> Result<V
         DataType::Float32 => {
             // Through the shortest decimal form, so 0.1f32 is 0.1, not 0.10000000149011612.
             let v = array.as_primitive::<Float32Type>().value(i);
-            float(v.to_string().parse().unwrap_or(v as f64))
+            float(v.to_string().parse().unwrap_or(f64::from(v)))
         }
         DataType::Float64 => float(array.as_primitive::<Float64Type>().value(i)),
         DataType::Decimal128(_, scale) => {
             let v = array.as_primitive::<Decimal128Type>().value(i);
-            float(v as f64 / 10f64.powi(*scale as i32))
+            float(v as f64 / 10f64.powi(i32::from(*scale)))
         }
         DataType::Utf8 => array.as_string::<i32>().value(i).into(),
         DataType::LargeUtf8 => array.as_string::<i64>().value(i).into(),
@@ -76,7 +82,7 @@ pub fn cell(array: &dyn Array, i: usize, column: &str, format: &str) -> Result<V
             s.into()
         }
         DataType::Date32 => {
-            let d = array.as_primitive::<Date32Type>().value(i) as i64;
+            let d = i64::from(array.as_primitive::<Date32Type>().value(i));
             iso_datetime(d * 86_400, TimeUnit::Second)[..10]
                 .to_string()
                 .into()
@@ -89,8 +95,8 @@ pub fn cell(array: &dyn Array, i: usize, column: &str, format: &str) -> Result<V
         }
         DataType::Time32(unit) => {
             let v = match unit {
-                TimeUnit::Second => array.as_primitive::<Time32SecondType>().value(i) as i64,
-                _ => array.as_primitive::<Time32MillisecondType>().value(i) as i64,
+                TimeUnit::Second => i64::from(array.as_primitive::<Time32SecondType>().value(i)),
+                _ => i64::from(array.as_primitive::<Time32MillisecondType>().value(i)),
             };
             iso_datetime(v, *unit)[11..].to_string().into()
         }
@@ -173,13 +179,13 @@ pub fn cell(array: &dyn Array, i: usize, column: &str, format: &str) -> Result<V
 /// The integer at `i` of an integer array (dictionary keys).
 fn int_at(array: &dyn Array, i: usize) -> Option<i64> {
     Some(match array.data_type() {
-        DataType::Int8 => array.as_primitive::<Int8Type>().value(i) as i64,
-        DataType::Int16 => array.as_primitive::<Int16Type>().value(i) as i64,
-        DataType::Int32 => array.as_primitive::<Int32Type>().value(i) as i64,
+        DataType::Int8 => i64::from(array.as_primitive::<Int8Type>().value(i)),
+        DataType::Int16 => i64::from(array.as_primitive::<Int16Type>().value(i)),
+        DataType::Int32 => i64::from(array.as_primitive::<Int32Type>().value(i)),
         DataType::Int64 => array.as_primitive::<Int64Type>().value(i),
-        DataType::UInt8 => array.as_primitive::<UInt8Type>().value(i) as i64,
-        DataType::UInt16 => array.as_primitive::<UInt16Type>().value(i) as i64,
-        DataType::UInt32 => array.as_primitive::<UInt32Type>().value(i) as i64,
+        DataType::UInt8 => i64::from(array.as_primitive::<UInt8Type>().value(i)),
+        DataType::UInt16 => i64::from(array.as_primitive::<UInt16Type>().value(i)),
+        DataType::UInt32 => i64::from(array.as_primitive::<UInt32Type>().value(i)),
         DataType::UInt64 => i64::try_from(array.as_primitive::<UInt64Type>().value(i)).ok()?,
         _ => return None,
     })
@@ -205,7 +211,7 @@ pub fn iso_datetime(v: i64, unit: TimeUnit) -> String {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
+    let y = yoe + era * 400 + i64::from(m <= 2);
     let mut s = format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
         sod / 3600,
@@ -230,7 +236,7 @@ fn base64(bytes: &[u8]) -> String {
             *chunk.get(1).unwrap_or(&0),
             *chunk.get(2).unwrap_or(&0),
         ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for k in 0..4 {
             if k <= chunk.len() {
                 out.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);

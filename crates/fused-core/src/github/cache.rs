@@ -13,6 +13,7 @@
 //! and renamed into place, so a package folder that exists is always whole; leftovers of a crash
 //! are never read and are removed once they are an hour old.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -152,7 +153,9 @@ pub fn escape_key(key: &str) -> String {
         match b {
             b'/' => out.push('~'),
             b if b.is_ascii_alphanumeric() || b"._-".contains(&b) => out.push(b as char),
-            b => out.push_str(&format!("%{b:02X}")),
+            b => {
+                let _ = write!(out, "%{b:02X}"); // writing to a String cannot fail
+            }
         }
     }
     if out.starts_with('.') {
@@ -202,8 +205,7 @@ pub fn read_state(dir: &Path) -> Option<FetchState> {
 fn unique_suffix() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.subsec_nanos());
     format!("{}-{nanos}", std::process::id())
 }
 

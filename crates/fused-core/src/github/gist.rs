@@ -91,39 +91,34 @@ pub(crate) fn download_gist(
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let content = file.get("content").and_then(Value::as_str);
-        let bytes = match (truncated, content) {
-            (false, Some(text)) => {
-                if text.len() as u64 > MAX_FILE_BYTES {
-                    return Err(bad_response(
+        let bytes = if let (false, Some(text)) = (truncated, content) {
+            if text.len() as u64 > MAX_FILE_BYTES {
+                return Err(bad_response(
+                    &url,
+                    format!("gist file '{name}' is over the per-file limit"),
+                ));
+            }
+            text.as_bytes().to_vec()
+        } else {
+            let raw = file
+                .get("raw_url")
+                .and_then(Value::as_str)
+                .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+                .ok_or_else(|| {
+                    bad_response(
                         &url,
-                        format!("gist file '{name}' is over the per-file limit"),
-                    ));
-                }
-                text.as_bytes().to_vec()
+                        format!("gist file '{name}' has neither content nor an http(s) raw_url"),
+                    )
+                })?;
+            let r = http.get(raw, None, MAX_FILE_BYTES)?;
+            if !r.ok() {
+                return Err(status_error(
+                    &r,
+                    &format!("file '{name}' of gist '{id}'"),
+                    http.has_token(),
+                ));
             }
-            _ => {
-                let raw = file
-                    .get("raw_url")
-                    .and_then(Value::as_str)
-                    .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-                    .ok_or_else(|| {
-                        bad_response(
-                            &url,
-                            format!(
-                                "gist file '{name}' has neither content nor an http(s) raw_url"
-                            ),
-                        )
-                    })?;
-                let r = http.get(raw, None, MAX_FILE_BYTES)?;
-                if !r.ok() {
-                    return Err(status_error(
-                        &r,
-                        &format!("file '{name}' of gist '{id}'"),
-                        http.has_token(),
-                    ));
-                }
-                r.body
-            }
+            r.body
         };
         budget.add(bytes.len())?;
         dl.files.push((name.to_string(), bytes));

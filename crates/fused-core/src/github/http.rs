@@ -281,8 +281,7 @@ pub fn status_error(resp: &Response, what: &str, has_token: bool) -> Error {
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for a unix time (civil-from-days, Howard Hinnant's algorithm).

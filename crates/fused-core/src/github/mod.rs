@@ -169,7 +169,7 @@ fn revalidate(http: &Http, state: &FetchState) -> Result<bool> {
         // A gist's JSON holds every file: allow a whole package.
         let resp = http.get(&v.url, Some(etag), MAX_PACKAGE_BYTES)?;
         match resp.status {
-            304 => continue,
+            304 => {}
             s if (200..300).contains(&s) || s == 404 => return Ok(false),
             _ => {
                 return Err(status_error(

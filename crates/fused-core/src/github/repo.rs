@@ -6,6 +6,8 @@
 //! gives), the folder is listed through `GET <api>/repos/<owner>/<repo>/contents/<path>?ref=<ref>`
 //! for every ref/path split, and each file entry's `download_url` is downloaded.
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 
 use super::cache::{is_safe_file_name, Validator};
@@ -280,7 +282,7 @@ fn folder_from_listing(http: &Http, opts: &FetchOptions, p: &RepoPath) -> Result
     }
     let mut hint = String::from("; no ref of the repository matches");
     if splits.len() > 1 {
-        hint.push_str(&format!(" any ref/path split of '{}'", p.rest()));
+        let _ = write!(hint, " any ref/path split of '{}'", p.rest()); // to a String: cannot fail
     }
     hint.push_str(private_hint);
     Err(Error::RemoteNotFound {

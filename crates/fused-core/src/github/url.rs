@@ -12,6 +12,8 @@
 //! and split later ([`RepoPath::splits`]); the first guess takes one segment as the ref (three
 //! for `refs/heads/<name>` and `refs/tags/<name>`).
 
+use std::fmt::Write as _;
+
 use crate::error::{Error, Result};
 
 /// The form of URL a source came from.
@@ -419,7 +421,7 @@ pub fn encode_component(s: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}"); // writing to a String cannot fail
         }
     }
     out

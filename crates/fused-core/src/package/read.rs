@@ -182,9 +182,7 @@ impl PackageSource for DirSource {
         let entries = fs::read_dir(&self.root).map_err(|e| Error::io(&self.shown, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&self.shown, e))?;
-            let is_file = fs::metadata(entry.path())
-                .map(|m| m.is_file())
-                .unwrap_or(false);
+            let is_file = fs::metadata(entry.path()).is_ok_and(|m| m.is_file());
             if let (true, Some(name)) = (is_file, entry.file_name().to_str()) {
                 names.push(name.to_string());
             }
@@ -331,7 +329,7 @@ fn pick_readme(root_files: &[String]) -> Option<&str> {
                 .iter()
                 .find(|f| f.eq_ignore_ascii_case("readme.md"))
         })
-        .map(|s| s.as_str())
+        .map(std::string::String::as_str)
 }
 
 fn plain_package(name: String, code: String, source_file: String) -> UdfPackage {

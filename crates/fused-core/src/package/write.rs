@@ -187,8 +187,7 @@ fn temp_sibling(target: &Path, parent: &Path, tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.subsec_nanos());
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

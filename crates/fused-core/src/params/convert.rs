@@ -199,12 +199,7 @@ impl Cx<'_> {
             }
             TypeSpec::List(_) | TypeSpec::Set(_) | TypeSpec::Iterable(_) | TypeSpec::Tuple(_) => {
                 match j {
-                    Json::Array(items) => self.elements(
-                        spec,
-                        items,
-                        || j.show(),
-                        |cx, es, item| cx.from_json(es, item),
-                    ),
+                    Json::Array(items) => self.elements(spec, items, || j.show(), Cx::from_json),
                     _ => Err(bad(self, Some("a JSON array"))),
                 }
             }

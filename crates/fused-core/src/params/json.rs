@@ -1,5 +1,5 @@
-//! JSON decoding that keeps object member order (serde_json's own `Value` sorts keys
-//! unless the workspace-wide `preserve_order` feature is on), read through serde_json.
+//! JSON decoding that keeps object member order (`serde_json`'s own `Value` sorts keys
+//! unless the workspace-wide `preserve_order` feature is on), read through `serde_json`.
 
 use std::fmt::{self, Write};
 
@@ -8,7 +8,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use super::show;
 
 /// A decoded JSON document. Integers that fit `i64` (or `u64`) stay exact; larger
-/// integers arrive as floats (serde_json without `arbitrary_precision`).
+/// integers arrive as floats (`serde_json` without `arbitrary_precision`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
     Null,

@@ -56,7 +56,7 @@
 //! `true`/`false`/`0`/`1`, `null` only for `optional[...]`, a `str` element must be a
 //! JSON string; and a JSON *string* where a non-string type is expected follows the
 //! string rules above (`["1","2"]` is a valid `list[int]`). JSON integers beyond
-//! `u64` arrive as floats (serde_json), so exact huge integers need the plain form.
+//! `u64` arrive as floats (`serde_json`), so exact huge integers need the plain form.
 //!
 //! Every error is [`crate::Error::Parameter`]: the parameter, the expected type
 //! (canonical spec, with a reason in parentheses and, inside a value, the position:

@@ -175,7 +175,7 @@ impl TypeSpec {
     }
 }
 
-fn write_opt(f: &mut fmt::Formatter<'_>, name: &str, e: &Option<Box<TypeSpec>>) -> fmt::Result {
+fn write_opt(f: &mut fmt::Formatter<'_>, name: &str, e: Option<&TypeSpec>) -> fmt::Result {
     match e {
         Some(e) => write!(f, "{name}[{e}]"),
         None => f.write_str(name),
@@ -200,9 +200,9 @@ impl fmt::Display for TypeSpec {
             TypeSpec::Int => f.write_str("int"),
             TypeSpec::Float => f.write_str("float"),
             TypeSpec::Bool => f.write_str("bool"),
-            TypeSpec::List(e) => write_opt(f, "list", e),
-            TypeSpec::Set(e) => write_opt(f, "set", e),
-            TypeSpec::Iterable(e) => write_opt(f, "iterable", e),
+            TypeSpec::List(e) => write_opt(f, "list", e.as_deref()),
+            TypeSpec::Set(e) => write_opt(f, "set", e.as_deref()),
+            TypeSpec::Iterable(e) => write_opt(f, "iterable", e.as_deref()),
             TypeSpec::Tuple(TupleItems::Any) => f.write_str("tuple"),
             TypeSpec::Tuple(TupleItems::Fixed(items)) => {
                 f.write_str("tuple[")?;

@@ -53,9 +53,8 @@ impl DiskStore {
         let Some(path) = self.path(namespace, key) else {
             return DiskRead::Missing;
         };
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(_) => return DiskRead::Missing,
+        let Ok(bytes) = std::fs::read(&path) else {
+            return DiskRead::Missing;
         };
         let now = now_ms();
         match Entry::decode(&bytes) {

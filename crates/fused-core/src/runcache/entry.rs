@@ -40,8 +40,7 @@ pub struct CorruptEntry(pub String);
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Entry {
@@ -241,12 +240,18 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32, CorruptEntry> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("take(4) gives 4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, CorruptEntry> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("take(8) gives 8 bytes"),
+        ))
     }
     fn f64(&mut self) -> Result<f64, CorruptEntry> {
-        Ok(f64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+        Ok(f64::from_le_bytes(
+            self.take(8)?.try_into().expect("take(8) gives 8 bytes"),
+        ))
     }
 }

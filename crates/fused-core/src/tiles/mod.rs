@@ -62,7 +62,7 @@ impl Tile {
         let z = check_zoom(z).map_err(|_| Error::invalid("z", "an integer 0..=30", z))?;
         let max = max_index(z);
         let check = |name: &str, v: i64| {
-            if (0..=max as i64).contains(&v) {
+            if (0..=i64::from(max)).contains(&v) {
                 Ok(v as u32)
             } else {
                 Err(Error::invalid(
@@ -107,7 +107,7 @@ pub struct Bbox {
 
 /// Validate a zoom level (`0..=30`).
 pub fn check_zoom(z: i64) -> Result<u8> {
-    if (0..=MAX_ZOOM as i64).contains(&z) {
+    if (0..=i64::from(MAX_ZOOM)).contains(&z) {
         Ok(z as u8)
     } else {
         Err(Error::invalid("zoom", "an integer 0..=30", z))

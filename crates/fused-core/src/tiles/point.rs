@@ -48,7 +48,7 @@ pub(crate) fn raw_index(v: f64, z2: f64) -> u64 {
 pub(crate) fn tile_unchecked_lat(lng: f64, lat: f64, zoom: u8) -> Option<Tile> {
     let y = world_y(lat)?;
     let z2 = (1u64 << zoom) as f64;
-    let max = max_index(zoom) as u64;
+    let max = u64::from(max_index(zoom));
     Some(Tile {
         x: raw_index(world_x(lng), z2).min(max) as u32,
         y: raw_index(y, z2).min(max) as u32,
@@ -100,7 +100,7 @@ pub fn tile_many(
     let mut xs = Vec::with_capacity(lngs.len());
     let mut ys = Vec::with_capacity(lngs.len());
     for (i, (&lng, &lat)) in lngs.iter().zip(lats).enumerate() {
-        let t = match (lng.is_finite() && lat.is_finite())
+        let Some(t) = (lng.is_finite() && lat.is_finite())
             .then(|| {
                 let (lng, lat) = if truncate {
                     truncate_lnglat(lng, lat)
@@ -110,12 +110,11 @@ pub fn tile_many(
                 tile_unchecked_lat(lng, lat, zoom)
             })
             .flatten()
-        {
-            Some(t) => t,
-            None => return Err(element_error(i, lng, lat, truncate)),
+        else {
+            return Err(element_error(i, lng, lat, truncate));
         };
-        xs.push(t.x as i64);
-        ys.push(t.y as i64);
+        xs.push(i64::from(t.x));
+        ys.push(i64::from(t.y));
     }
     Ok((xs, ys))
 }

@@ -113,9 +113,9 @@ pub fn xy_bounds(t: Tile) -> Bbox {
 /// [`xy_bounds`] of indices that may lie outside the grid, computed as mercantile does.
 pub fn xy_bounds_loose(t: LooseTile) -> Bbox {
     let tile_size = CE / (1u64 << t.z) as f64;
-    let left = t.x as f64 * tile_size - CE / 2.0;
+    let left = f64::from(t.x) * tile_size - CE / 2.0;
     let right = left + tile_size;
-    let top = CE / 2.0 - t.y as f64 * tile_size;
+    let top = CE / 2.0 - f64::from(t.y) * tile_size;
     let bottom = top - tile_size;
     Bbox {
         left,
@@ -199,11 +199,11 @@ pub fn children(t: Tile, zoom: Option<u8>) -> Result<Vec<Tile>> {
 
 /// The up to eight tiles around a tile at its zoom, in mercantile's order (by x, then y).
 pub fn neighbors(t: Tile) -> Vec<Tile> {
-    let max = max_index(t.z) as i64;
+    let max = i64::from(max_index(t.z));
     let mut out = Vec::with_capacity(8);
     for i in [-1i64, 0, 1] {
         for j in [-1i64, 0, 1] {
-            let (x, y) = (t.x as i64 + i, t.y as i64 + j);
+            let (x, y) = (i64::from(t.x) + i, i64::from(t.y) + j);
             if (i, j) != (0, 0) && (0..=max).contains(&x) && (0..=max).contains(&y) {
                 out.push(Tile {
                     x: x as u32,

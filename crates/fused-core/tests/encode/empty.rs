@@ -66,7 +66,13 @@ fn empty_frames_encode_in_every_table_format() {
 
         // Parquet and Arrow: no rows, the frame's columns, geometry as binary WKB, geo kept.
         let (schema, batches, kv) = read_parquet(encoded(&t, Format::Parquet));
-        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+        assert_eq!(
+            batches
+                .iter()
+                .map(arrow_array::RecordBatch::num_rows)
+                .sum::<usize>(),
+            0
+        );
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["name", "geometry"]);
         assert_eq!(schema.field(1).data_type(), &DataType::Binary);

@@ -1,4 +1,4 @@
-//! Format names and negotiation: preference lists, legacy dtype_out_*, extensions,
+//! Format names and negotiation: preference lists, legacy `dtype_out`_*, extensions,
 //! defaults, and impossible requests naming the choices.
 
 use super::*;

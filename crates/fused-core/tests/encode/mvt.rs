@@ -19,7 +19,7 @@ fn varint(b: &[u8], pos: &mut usize) -> u64 {
     loop {
         let byte = b[*pos];
         *pos += 1;
-        v |= ((byte & 0x7f) as u64) << shift;
+        v |= u64::from(byte & 0x7f) << shift;
         if byte < 0x80 {
             return v;
         }
@@ -80,7 +80,7 @@ enum Prop {
 struct Feature {
     id: Option<u64>,
     kind: u64,
-    /// Parts (MoveTo starts a new one), in tile coordinates.
+    /// Parts (`MoveTo` starts a new one), in tile coordinates.
     parts: Vec<Vec<(i32, i32)>>,
     props: Vec<(String, Prop)>,
 }
@@ -143,7 +143,7 @@ fn decode(tile: &[u8]) -> Layer {
                 let (f, v) = fields(&b).pop().unwrap();
                 values.push(match (f, v) {
                     (1, Wire::Bytes(s)) => Prop::Str(String::from_utf8(s).unwrap()),
-                    (2, Wire::Fixed32(b)) => Prop::Double(f32::from_bits(b) as f64),
+                    (2, Wire::Fixed32(b)) => Prop::Double(f64::from(f32::from_bits(b))),
                     (3, Wire::Fixed64(b)) => Prop::Double(f64::from_bits(b)),
                     (4, Wire::Varint(v)) => Prop::SInt(v as i64),
                     (5, Wire::Varint(v)) => Prop::UInt(v),
@@ -200,7 +200,7 @@ fn area2(ring: &[(i32, i32)]) -> i64 {
     (0..ring.len())
         .map(|i| {
             let (a, b) = (ring[i], ring[(i + 1) % ring.len()]);
-            a.0 as i64 * b.1 as i64 - b.0 as i64 * a.1 as i64
+            i64::from(a.0) * i64::from(b.1) - i64::from(b.0) * i64::from(a.1)
         })
         .sum()
 }
@@ -335,7 +335,7 @@ fn mvt_polygons_clipped_and_wound() {
     assert_eq!(rings.len(), 2);
     assert!(area2(&rings[0]) > 0 && area2(&rings[1]) < 0);
     let mut outer_px = rings[0].clone();
-    outer_px.sort();
+    outer_px.sort_unstable();
     assert_eq!(
         outer_px,
         [(1024, 1024), (1024, 3072), (3072, 1024), (3072, 3072)]
@@ -350,7 +350,7 @@ fn mvt_polygons_clipped_and_wound() {
     let rings = &layer.features[0].parts;
     assert_eq!(rings.len(), 2);
     let mut clipped = rings[0].clone();
-    clipped.sort();
+    clipped.sort_unstable();
     assert_eq!(
         clipped,
         [(2048, 2048), (2048, 4160), (4160, 2048), (4160, 4160)]
@@ -376,7 +376,7 @@ fn mvt_polygons_clipped_and_wound() {
     let rings = &layer.features[0].parts;
     assert_eq!(rings.len(), 1);
     let mut clipped = rings[0].clone();
-    clipped.sort();
+    clipped.sort_unstable();
     assert_eq!(
         clipped,
         [(-64, 2048), (-64, 4160), (2048, 2048), (2048, 4160)]

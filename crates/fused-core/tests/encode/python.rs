@@ -7,8 +7,7 @@ use super::*;
 fn python_with_geopandas() -> Option<std::path::PathBuf> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let python = std::env::var("FUSED_TEST_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| root.join(".venv/bin/python"));
+        .map_or_else(|_| root.join(".venv/bin/python"), std::path::PathBuf::from);
     let ok = std::process::Command::new(&python)
         .args(["-c", "import geopandas, pyarrow"])
         .output()

@@ -152,8 +152,8 @@ fn parse_tiff(b: &[u8]) -> Tiff {
             .map(|k| {
                 let o = at + k * size;
                 match kind {
-                    3 => u16_at(o) as f64,
-                    4 => u32_at(o) as f64,
+                    3 => f64::from(u16_at(o)),
+                    4 => f64::from(u32_at(o)),
                     _ => f64::from_le_bytes(b[o..o + 8].try_into().unwrap()),
                 }
             })

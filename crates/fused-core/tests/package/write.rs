@@ -83,7 +83,7 @@ fn written_meta_json_has_the_catalog_shape() {
     let step = &v["job_config"]["steps"][0];
     assert_eq!(step["type"], "udf");
     let udf = step["udf"].as_object().unwrap();
-    let keys: Vec<&str> = udf.keys().map(|k| k.as_str()).collect();
+    let keys: Vec<&str> = udf.keys().map(std::string::String::as_str).collect();
     assert_eq!(
         keys,
         [
@@ -107,7 +107,7 @@ fn written_meta_json_has_the_catalog_shape() {
         .as_object()
         .unwrap()
         .keys()
-        .map(|k| k.as_str())
+        .map(std::string::String::as_str)
         .collect();
     assert_eq!(
         meta_keys,
@@ -150,7 +150,7 @@ fn existing_targets_are_refused_without_overwrite_and_left_untouched() {
     let dir = tmp.tree("taken", &[("keep.txt", b"mine")]);
     match write_directory(&pkg, &dir, false) {
         Err(e @ Error::AlreadyExists { .. }) => {
-            assert_contains(&e.to_string(), &["taken", "overwrite=True"])
+            assert_contains(&e.to_string(), &["taken", "overwrite=True"]);
         }
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
@@ -217,7 +217,7 @@ fn invalid_packages_are_refused_before_anything_is_written() {
         ] {
             match result {
                 Err(e @ Error::InvalidArgument { .. }) => {
-                    assert_contains(&e.to_string(), &["invalid name"])
+                    assert_contains(&e.to_string(), &["invalid name"]);
                 }
                 other => panic!("{name:?}: expected InvalidArgument, got {other:?}"),
             }

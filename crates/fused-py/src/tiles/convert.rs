@@ -74,8 +74,7 @@ pub(super) fn tile_err(err: Error) -> PyErr {
 pub(super) fn invalid(name: &str, expected: &str, obj: &Bound<'_, PyAny>) -> PyErr {
     let repr = obj
         .repr()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|_| "an unprintable object".to_owned());
+        .map_or_else(|_| "an unprintable object".to_owned(), |r| r.to_string());
     tile_err(Error::invalid(name, expected, repr))
 }
 
@@ -121,7 +120,7 @@ pub(super) fn zooms_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 }
 
 pub(super) fn truthy(obj: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
-    obj.map_or(Ok(false), |o| o.is_truthy())
+    obj.map_or(Ok(false), pyo3::types::PyAnyMethods::is_truthy)
 }
 
 pub(super) fn tile_from_items(

@@ -218,7 +218,7 @@ impl<'py> NamedTuple<'py> {
     }
 }
 
-pub(super) fn py_tile<'py>(py: Python<'py>, t: Tile) -> PyResult<Bound<'py, PyAny>> {
+pub(super) fn py_tile(py: Python<'_>, t: Tile) -> PyResult<Bound<'_, PyAny>> {
     NamedTuple::new(&classes(py)?.tile, py).make([
         t.x.into_pyobject(py)?.into_any(),
         t.y.into_pyobject(py)?.into_any(),
@@ -234,10 +234,10 @@ pub(super) fn py_floats<'py, const N: usize>(
     NamedTuple::new(cls, py).make(values.map(|v| PyFloat::new(py, v).into_any()))
 }
 
-pub(super) fn py_tile_list<'py>(
-    py: Python<'py>,
+pub(super) fn py_tile_list(
+    py: Python<'_>,
     tiles: impl IntoIterator<Item = Tile>,
-) -> PyResult<Bound<'py, PyList>> {
+) -> PyResult<Bound<'_, PyList>> {
     let maker = NamedTuple::new(&classes(py)?.tile, py);
     let items = tiles
         .into_iter()

@@ -84,7 +84,7 @@ fn form_page(status: StatusCode, user_code: &str, error: Option<&str>) -> Respon
 /// `GET /device[?user_code=...]`.
 pub(super) async fn show(uri: Uri) -> Response {
     let params = parse_urlencoded(uri.query().unwrap_or("").as_bytes()).unwrap_or_default();
-    let code = params.get("user_code").map(String::as_str).unwrap_or("");
+    let code = params.get("user_code").map_or("", String::as_str);
     let code = normalize_user_code(code).unwrap_or_else(|| code.chars().take(32).collect());
     form_page(StatusCode::OK, &code, None)
 }
@@ -103,11 +103,7 @@ pub(super) async fn decide(
         Ok(p) => p,
         Err(e) => return bad("", &format!("Malformed form: {e}.")),
     };
-    let raw_code = params
-        .get("user_code")
-        .map(String::as_str)
-        .unwrap_or("")
-        .trim();
+    let raw_code = params.get("user_code").map_or("", String::as_str).trim();
     let shown: String = raw_code.chars().take(32).collect();
     let Some(code) = normalize_user_code(raw_code) else {
         return bad(

@@ -48,7 +48,7 @@ pub enum Role<T: Clone> {
 
 impl<T: Clone + Send + Sync + 'static> Flights<T> {
     pub fn in_flight(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
+        self.map.lock().map_or(0, |m| m.len())
     }
 
     /// Lead the computation of `key`, or wait for the one in flight.
@@ -56,17 +56,16 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
         loop {
             let rx = {
                 let mut map = self.map.lock().expect("flight map");
-                match map.get(key) {
-                    Some(rx) => rx.clone(),
-                    None => {
-                        let (tx, rx) = watch::channel(None);
-                        map.insert(key.to_string(), rx);
-                        return Role::Leader(Leader {
-                            flights: self.clone(),
-                            key: key.to_string(),
-                            tx,
-                        });
-                    }
+                if let Some(rx) = map.get(key) {
+                    rx.clone()
+                } else {
+                    let (tx, rx) = watch::channel(None);
+                    map.insert(key.to_string(), rx);
+                    return Role::Leader(Leader {
+                        flights: self.clone(),
+                        key: key.to_string(),
+                        tx,
+                    });
                 }
             };
             let mut rx = rx;

@@ -18,7 +18,9 @@
 //! recycled between tasks after `max_tasks` tasks or when its memory stays over the limit.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+// A poisoned lock is taken over (`PoisonError::into_inner`): each guards a value (a sender, the
+// worker tasks, the last start error) that stays whole if its holder panicked.
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -191,9 +193,13 @@ impl LocalPool {
     /// Stop taking tasks, let idle workers exit (stdin closed), and kill what is still
     /// running after `grace` plus the workers' own stop grace.
     pub async fn shutdown(&self, grace: Duration) {
-        self.tx.lock().unwrap().take();
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let _ = self.stop.send(true);
-        let slots: Vec<_> = std::mem::take(&mut *self.slots.lock().unwrap());
+        let slots: Vec<_> =
+            std::mem::take(&mut *self.slots.lock().unwrap_or_else(PoisonError::into_inner));
         let deadline = tokio::time::Instant::now() + grace + self.shared.cfg.stop_grace;
         for mut slot in slots {
             if tokio::time::timeout_at(deadline, &mut slot).await.is_err() {
@@ -212,7 +218,12 @@ impl LocalPool {
 impl Drop for LocalPool {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        for slot in self.slots.lock().unwrap().drain(..) {
+        for slot in self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
             slot.abort();
         }
     }
@@ -225,11 +236,16 @@ impl Executor for LocalPool {
             let tx = self
                 .tx
                 .lock()
-                .unwrap()
+                .unwrap_or_else(PoisonError::into_inner)
                 .clone()
                 .ok_or_else(|| ExecError::Unavailable("the server is shutting down".into()))?;
             if shared.alive.load(Ordering::SeqCst) == 0 {
-                if let Some(err) = shared.start_error.lock().unwrap().clone() {
+                if let Some(err) = shared
+                    .start_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+                {
                     return Err(ExecError::Unavailable(err));
                 }
             }
@@ -293,14 +309,21 @@ async fn start_worker(
         };
         match started {
             Ok(w) => {
-                shared.start_error.lock().unwrap().take();
+                shared
+                    .start_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
                 return Some(w);
             }
             Err(e) => {
                 tracing::error!(who, "{e}; retrying in {} ms", backoff.as_millis());
-                *shared.start_error.lock().unwrap() = Some(e);
+                *shared
+                    .start_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(e);
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return None,
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -321,7 +344,7 @@ async fn spare_loop(
         && begun.elapsed() < shared.cfg.start_timeout
     {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = stop.changed() => return,
         }
     }
@@ -360,7 +383,7 @@ async fn next_worker(
 /// What happens to the worker after a task.
 enum After {
     Keep,
-    /// Dead or killed: drop it (kill_on_drop) and start another.
+    /// Dead or killed: drop it (`kill_on_drop`) and start another.
     Replace,
     /// Healthy but due for replacement: stop it gently.
     Recycle(&'static str),
@@ -460,7 +483,7 @@ async fn supervise(worker: &mut WorkerProcess, job: Job, shared: &Shared) -> Aft
         tokio::select! {
             biased;
             r = &mut run => break r,
-            _ = &mut deadline, if killed.is_none() => {
+            () = &mut deadline, if killed.is_none() => {
                 send_signal(pid, SIGKILL);
                 killed = Some(ExecError::Timeout(format!(
                     "the UDF ran longer than its time limit of {} s and was stopped \
@@ -468,11 +491,11 @@ async fn supervise(worker: &mut WorkerProcess, job: Job, shared: &Shared) -> Aft
                     fmt_secs(limit)
                 )));
             }
-            _ = reply.closed(), if cancel_deadline.is_none() && killed.is_none() => {
+            () = reply.closed(), if cancel_deadline.is_none() && killed.is_none() => {
                 send_signal(pid, SIGCANCEL);
                 cancel_deadline = Some(tokio::time::Instant::now() + cfg.cancel_grace);
             }
-            _ = sleep_until_opt(cancel_deadline), if cancel_deadline.is_some() && killed.is_none() => {
+            () = sleep_until_opt(cancel_deadline), if cancel_deadline.is_some() && killed.is_none() => {
                 send_signal(pid, SIGKILL);
                 killed = Some(ExecError::Cancelled);
             }

@@ -65,7 +65,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Fram
     }
     let len = u32::from_le_bytes(len);
     if len > MAX_FRAME {
-        return Err(FrameError::TooLarge(len as u64));
+        return Err(FrameError::TooLarge(u64::from(len)));
     }
     let mut buf = vec![0u8; len as usize];
     r.read_exact(&mut buf).await?;

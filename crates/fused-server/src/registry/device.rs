@@ -267,22 +267,19 @@ impl Registry {
                 "code {code} was already {status}"
             )));
         }
-        match approve_as {
-            Some(user) => {
-                conn.execute(
-                    "UPDATE device_codes SET status = 'approved', user_id = ?1
-                     WHERE user_code = ?2 AND status = 'pending'",
-                    params![user.id, code],
-                )?;
-                tracing::info!(user_id = user.id, "device login approved");
-            }
-            None => {
-                conn.execute(
-                    "UPDATE device_codes SET status = 'denied' WHERE user_code = ?1 AND status = 'pending'",
-                    [&code],
-                )?;
-                tracing::info!("device login denied");
-            }
+        if let Some(user) = approve_as {
+            conn.execute(
+                "UPDATE device_codes SET status = 'approved', user_id = ?1
+                 WHERE user_code = ?2 AND status = 'pending'",
+                params![user.id, code],
+            )?;
+            tracing::info!(user_id = user.id, "device login approved");
+        } else {
+            conn.execute(
+                "UPDATE device_codes SET status = 'denied' WHERE user_code = ?1 AND status = 'pending'",
+                [&code],
+            )?;
+            tracing::info!("device login denied");
         }
         Ok(())
     }

@@ -148,7 +148,9 @@ impl Registry {
     /// The connection; a poisoned lock is recovered (SQLite transactions roll back on drop,
     /// so a panic mid-operation leaves no half-written state).
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -161,8 +163,7 @@ pub(crate) fn now_s() -> i64 {
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A new secret: `prefix` followed by 32 random bytes in lowercase hex.

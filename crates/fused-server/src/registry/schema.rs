@@ -9,7 +9,7 @@ use super::{RegistryError, Result};
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, tokens, UDFs, share tokens, device codes.
-    r#"
+    r"
     CREATE TABLE users (
         id          INTEGER PRIMARY KEY,
         email       TEXT NOT NULL UNIQUE,
@@ -67,7 +67,7 @@ const MIGRATIONS: &[&str] = &[
         status         TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
         user_id        INTEGER REFERENCES users(id) ON DELETE CASCADE
     ) WITHOUT ROWID;
-    "#,
+    ",
 ];
 
 /// Apply the migrations the database has not seen, each in its own transaction.

@@ -61,8 +61,7 @@ impl AppState {
     pub fn new(executor: Arc<dyn Executor>, registry: Arc<Registry>) -> Self {
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+            .map_or(0, |d| d.as_millis() as u64);
         AppState {
             executor,
             registry,

@@ -215,7 +215,7 @@ mod tests {
                 assert_eq!(expected, "int");
                 assert!(value.contains("abc"));
             }
-            other => panic!("{other:?}"),
+            other @ ParamError::Schema(_) => panic!("{other:?}"),
         }
         assert!(matches!(
             validate(

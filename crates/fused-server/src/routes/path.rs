@@ -77,7 +77,7 @@ mod tests {
         let e = parse_tile("3", "8", "1").unwrap_err();
         assert!(e.contains("invalid tile x"), "{e}");
         let e = parse_tile("31", "0", "0").unwrap_err();
-        assert!(e.contains("z"), "{e}");
+        assert!(e.contains('z'), "{e}");
         let e = parse_tile("1", "0", "a.png").unwrap_err();
         assert!(e.contains("tile y"), "{e}");
     }

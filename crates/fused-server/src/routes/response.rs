@@ -1,5 +1,7 @@
 //! Responses of the run endpoints: the `x-fused-metadata` header and the JSON error bodies.
 
+use std::fmt::Write as _;
+
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -73,7 +75,7 @@ pub fn ascii_json(json: &str) -> String {
         } else {
             let mut buf = [0u16; 2];
             for unit in c.encode_utf16(&mut buf) {
-                out.push_str(&format!("\\u{unit:04x}"));
+                let _ = write!(out, "\\u{unit:04x}"); // writing to a String cannot fail
             }
         }
     }

@@ -199,30 +199,27 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
             shared
         }
         Role::Leader(leader) => {
-            let shared = match cache.get_disk(&ns, &key).await {
-                Some(e) => {
-                    cache.count_hit();
-                    Shared::Done {
-                        result: e.result,
-                        stdout: String::new(),
-                        stderr: String::new(),
-                        cached: true,
-                    }
+            let shared = if let Some(e) = cache.get_disk(&ns, &key).await {
+                cache.count_hit();
+                Shared::Done {
+                    result: e.result,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    cached: true,
                 }
-                None => {
-                    cache.count_miss();
-                    let shared = execute(state, task).await;
-                    if let Shared::Done { result, .. } = &shared {
-                        let entry = Entry {
-                            result: result.clone(),
-                            created_at: now_ms(),
-                            max_age,
-                            tile: tile_key,
-                        };
-                        cache.put(&ns, &key, entry).await;
-                    }
-                    shared
+            } else {
+                cache.count_miss();
+                let shared = execute(state, task).await;
+                if let Shared::Done { result, .. } = &shared {
+                    let entry = Entry {
+                        result: result.clone(),
+                        created_at: now_ms(),
+                        max_age,
+                        tile: tile_key,
+                    };
+                    cache.put(&ns, &key, entry).await;
                 }
+                shared
             };
             leader.finish(shared.clone());
             shared

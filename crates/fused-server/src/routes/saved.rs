@@ -57,14 +57,15 @@ pub async fn invalidate_cache(
     };
     let tile = match (get("z"), get("x"), get("y")) {
         (None, None, None) => None,
-        (Some(z), Some(x), Some(y)) => match parse_tile(&z, &x, &y) {
-            Ok((t, None)) => Some((u32::from(t.z), t.x, t.y)),
-            Ok((_, Some(_))) | Err(_) => {
+        (Some(z), Some(x), Some(y)) => {
+            if let Ok((t, None)) = parse_tile(&z, &x, &y) {
+                Some((u32::from(t.z), t.x, t.y))
+            } else {
                 let msg = format!("invalid tile z={z} x={x} y={y}");
                 return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg)
                     .into_response();
             }
-        },
+        }
         _ => {
             let msg = "a tile needs all of x, y and z".to_string();
             return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg)
