@@ -7,9 +7,9 @@ mod named;
 
 use crate::error::PyFusedError;
 use convert::{
-    float_arg, invalid, opt_zoom_arg, tile_args, tile_err, tile_from_obj, truthy, zoom_arg,
-    zooms_arg, InvalidLatitudeError, InvalidZoomError, MercantileError, ParentTileError,
-    QuadKeyError, TileArgParsingError, TileError,
+    float_arg, int_arg, invalid, loose_tile_args, tile_arg_items, tile_args, tile_err,
+    tile_from_obj, truthy, zoom_arg, zooms_arg, InvalidLatitudeError, InvalidZoomError,
+    MercantileError, ParentTileError, QuadKeyError, TileArgParsingError, TileError,
 };
 use fused_core::tiles::{self as core, Tile, TileRange};
 use fused_core::Error;
@@ -25,8 +25,8 @@ use std::borrow::Cow;
 
 /// The tile containing a longitude and latitude, as a Tile.
 ///
-/// Raises `InvalidLatitudeError` (a `ValueError`) for a NaN/infinite latitude or one at or beyond
-/// a pole, `InvalidZoomError` for a zoom that is not an integer 0..=30.
+/// Raises InvalidLatitudeError (a ValueError) for a NaN/infinite latitude or one at or beyond
+/// a pole, InvalidZoomError for a zoom that is not an integer 0..=30.
 #[pyfunction]
 #[pyo3(signature = (lng, lat, zoom, truncate=None), text_signature = "(lng, lat, zoom, truncate=False)")]
 fn tile<'py>(
@@ -207,8 +207,7 @@ fn children<'py>(
 
 fn repr(obj: &Bound<'_, PyAny>) -> String {
     obj.repr()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|_| "an unprintable object".to_owned())
+        .map_or_else(|_| "an unprintable object".to_owned(), |r| r.to_string())
 }
 
 /// The up to eight tiles around a tile at its zoom, as a list of Tiles.
@@ -414,7 +413,7 @@ fn contiguous<'a>(a: &'a PyReadonlyArray1<'_, f64>) -> Cow<'a, [f64]> {
 /// A [`TileRange`] as Python sees it: `(z, x_min, x_max, y_min, y_max)`.
 type RangeTuple = (u8, u32, u32, u32, u32);
 
-/// For `tiles()`: the non-empty tile rectangles of a box, as (z, `x_min`, `x_max`, `y_min`, `y_max`).
+/// For `tiles()`: the non-empty tile rectangles of a box, as (z, x_min, x_max, y_min, y_max).
 #[pyfunction]
 #[pyo3(signature = (west, south, east, north, zooms, truncate=None))]
 fn _tile_ranges(
@@ -442,7 +441,7 @@ fn _tile_block(
     range: RangeTuple,
     start: u64,
     count: u64,
-) -> PyResult<Bound<'py, PyTuple>> {
+) -> PyResult<Bound<'_, PyTuple>> {
     let (z, x_min, x_max, y_min, y_max) = range;
     let r = TileRange {
         z,
@@ -479,12 +478,11 @@ fn _tile_block(
     };
     for i in 0..count {
         let fresh_y;
-        let y_obj = match shared_ys.get(row as usize) {
-            Some(y) => y,
-            None => {
-                fresh_y = (y_min + row as u32).into_pyobject(py)?.into_any();
-                &fresh_y
-            }
+        let y_obj = if let Some(y) = shared_ys.get(row as usize) {
+            y
+        } else {
+            fresh_y = (y_min + row as u32).into_pyobject(py)?.into_any();
+            &fresh_y
         };
         let tile = maker.make_from([&x_obj, y_obj, &z_obj])?;
         if maker.direct() {

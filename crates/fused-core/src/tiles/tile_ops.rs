@@ -113,9 +113,9 @@ pub fn xy_bounds(t: Tile) -> Bbox {
 /// [`xy_bounds`] of indices that may lie outside the grid, computed as mercantile does.
 pub fn xy_bounds_loose(t: LooseTile) -> Bbox {
     let tile_size = CE / (1u64 << t.z) as f64;
-    let left = f64::from(t.x) * tile_size - CE / 2.0;
+    let left = t.x as f64 * tile_size - CE / 2.0;
     let right = left + tile_size;
-    let top = CE / 2.0 - f64::from(t.y) * tile_size;
+    let top = CE / 2.0 - t.y as f64 * tile_size;
     let bottom = top - tile_size;
     Bbox {
         left,

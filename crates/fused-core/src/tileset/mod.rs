@@ -26,7 +26,7 @@ pub mod writer;
 pub use hilbert::{tile_from_id, tile_id};
 pub use writer::{TilesetKind, TilesetWriter, WriterStats};
 
-use crate::tiles::{check_finite, check_zoom, tile_ranges, LngLatBbox, Tile};
+use crate::tiles::{check_finite, check_zoom, tile_ranges, LngLatBbox, Tile, TileRange};
 use crate::{Error, Result};
 
 /// Tiles an export refuses to plan without confirmation (`--yes`).
@@ -135,7 +135,7 @@ pub fn count_export_tiles(bbox: LngLatBbox, minzoom: i64, maxzoom: i64) -> Resul
         &zooms(min, max),
         true,
     )?;
-    Ok(ranges.iter().map(|r| r.len()).sum())
+    Ok(ranges.iter().map(TileRange::len).sum())
 }
 
 /// The tiles covering `bbox` at zooms `minzoom..=maxzoom`, in PMTiles tile id order (zoom by
@@ -150,7 +150,7 @@ pub fn export_tiles(bbox: LngLatBbox, minzoom: i64, maxzoom: i64) -> Result<Vec<
         &zooms(min, max),
         true,
     )?;
-    let total: u64 = ranges.iter().map(|r| r.len()).sum();
+    let total: u64 = ranges.iter().map(TileRange::len).sum();
     if total > MAX_EXPORT_TILES {
         return Err(Error::invalid(
             "bbox",

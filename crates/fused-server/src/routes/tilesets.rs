@@ -119,7 +119,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
             for e in entries.flatten() {
                 let file = e.file_name().to_string_lossy().into_owned();
                 if let Some((name, kind)) = kind_of(&file) {
-                    let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    let size = e.metadata().map_or(0, |m| m.len());
                     sets.push(json!({
                         "name": name,
                         "format": kind.extension(),
@@ -487,24 +487,21 @@ pub async fn download(
         }
     };
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let range = match parse_range(range_header, size) {
-        Ok(r) => r,
-        Err(()) => {
-            let msg = format!(
-                "unsatisfiable range {:?} for a file of {size} bytes",
-                range_header.unwrap_or("")
-            );
-            let mut resp = error(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                &rid,
-                "range_not_satisfiable",
-                &msg,
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                resp.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return resp;
+    let Ok(range) = parse_range(range_header, size) else {
+        let msg = format!(
+            "unsatisfiable range {:?} for a file of {size} bytes",
+            range_header.unwrap_or("")
+        );
+        let mut resp = error(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            &rid,
+            "range_not_satisfiable",
+            &msg,
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
         }
+        return resp;
     };
     let (status, start, len) = match range {
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),

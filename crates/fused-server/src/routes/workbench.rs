@@ -18,6 +18,7 @@
 mod examples;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -110,8 +111,12 @@ fn origin_of(url: &str) -> Option<String> {
 
 fn etag_of(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    let mut tag = String::from("\"");
+    for b in &digest[..12] {
+        let _ = write!(tag, "{b:02x}");
+    }
+    tag.push('"');
+    tag
 }
 
 /// A static body with its content type, an ETag (304 when `If-None-Match` matches) and
