@@ -51,6 +51,7 @@ def server(tmp_path_factory):
     srv.stop()
 
 
+@pytest.mark.timeout(1200)  # 150 fresh interpreters beside two busy loops
 def test_150_processes_fetching_remote_frames_under_load_exit_0(server, tmp_path):
     script = tmp_path / "fetch.py"
     script.write_text(SCRIPT)
