@@ -1,4 +1,5 @@
 //! The tileset writers: PMTiles and MBTiles archives written by `TilesetWriter` and read back.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::path::Path;
 

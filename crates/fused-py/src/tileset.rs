@@ -71,7 +71,7 @@ struct PyTilesetWriter {
     inner: Mutex<Option<TilesetWriter>>,
 }
 
-fn stats_dict<'py>(py: Python<'py>, s: WriterStats) -> PyResult<Bound<'py, PyDict>> {
+fn stats_dict(py: Python<'_>, s: WriterStats) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("tiles", s.tiles)?;
     d.set_item("unique", s.unique)?;
@@ -82,7 +82,9 @@ fn stats_dict<'py>(py: Python<'py>, s: WriterStats) -> PyResult<Bound<'py, PyDic
 
 impl PyTilesetWriter {
     fn lock(&self) -> MutexGuard<'_, Option<TilesetWriter>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -120,7 +122,11 @@ impl PyTilesetWriter {
 
     /// {"tiles", "unique", "empty", "bytes"} so far.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.lock().as_ref().map(|w| w.stats()).unwrap_or_default();
+        let s = self
+            .lock()
+            .as_ref()
+            .map(TilesetWriter::stats)
+            .unwrap_or_default();
         stats_dict(py, s)
     }
 

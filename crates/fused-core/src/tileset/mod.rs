@@ -26,8 +26,8 @@ pub mod writer;
 pub use hilbert::{tile_from_id, tile_id};
 pub use writer::{TilesetKind, TilesetWriter, WriterStats};
 
-use crate::tiles::{check_finite, check_zoom, tile_ranges, LngLatBbox, Tile};
-use crate::{Error, Result};
+use crate::tiles::{check_finite, check_zoom, tile_ranges, LngLatBbox, Tile, TileRange};
+use crate::{Error, Result, TileArg};
 
 /// Tiles an export refuses to plan without confirmation (`--yes`).
 pub const CONFIRM_TILES: u64 = 1_000_000;
@@ -85,7 +85,7 @@ pub fn check_export_range(bbox: LngLatBbox, minzoom: i64, maxzoom: i64) -> Resul
         ("bbox east", bbox.east),
         ("bbox north", bbox.north),
     ] {
-        check_finite(name, v)?;
+        check_finite(TileArg::Other, name, v)?;
     }
     if !(-180.0..=180.0).contains(&bbox.west) || !(-180.0..=180.0).contains(&bbox.east) {
         return Err(Error::invalid(
@@ -135,7 +135,7 @@ pub fn count_export_tiles(bbox: LngLatBbox, minzoom: i64, maxzoom: i64) -> Resul
         &zooms(min, max),
         true,
     )?;
-    Ok(ranges.iter().map(|r| r.len()).sum())
+    Ok(ranges.iter().map(TileRange::len).sum())
 }
 
 /// The tiles covering `bbox` at zooms `minzoom..=maxzoom`, in PMTiles tile id order (zoom by
@@ -150,7 +150,7 @@ pub fn export_tiles(bbox: LngLatBbox, minzoom: i64, maxzoom: i64) -> Result<Vec<
         &zooms(min, max),
         true,
     )?;
-    let total: u64 = ranges.iter().map(|r| r.len()).sum();
+    let total: u64 = ranges.iter().map(TileRange::len).sum();
     if total > MAX_EXPORT_TILES {
         return Err(Error::invalid(
             "bbox",

@@ -62,7 +62,9 @@ pub struct Header {
 }
 
 fn e7(v: f64) -> i32 {
-    (v * 1e7).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32
+    (v * 1e7)
+        .round()
+        .clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
 }
 
 impl Header {
@@ -113,8 +115,18 @@ impl Header {
                 b[7]
             )));
         }
-        let u = |i: usize| u64::from_le_bytes(b[8 + 8 * i..16 + 8 * i].try_into().unwrap());
-        let i32at = |o: usize| i32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as f64 / 1e7;
+        let u = |i: usize| {
+            u64::from_le_bytes(
+                b[8 + 8 * i..16 + 8 * i]
+                    .try_into()
+                    .expect("an 8-byte slice"),
+            )
+        };
+        let i32at = |o: usize| {
+            f64::from(i32::from_le_bytes(
+                b[o..o + 4].try_into().expect("a 4-byte slice"),
+            )) / 1e7
+        };
         Ok(Header {
             root_offset: u(0),
             root_length: u(1),
@@ -214,17 +226,17 @@ pub fn decode_directory(buf: &[u8], path: &str) -> Result<Vec<DirEntry>> {
         n
     ];
     let mut last: u64 = 0;
-    for e in entries.iter_mut() {
+    for e in &mut entries {
         last = last
             .checked_add(get_varint(buf, &mut pos).ok_or_else(bad)?)
             .ok_or_else(bad)?;
         e.tile_id = last;
     }
-    for e in entries.iter_mut() {
+    for e in &mut entries {
         e.run_length =
             u32::try_from(get_varint(buf, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
     }
-    for e in entries.iter_mut() {
+    for e in &mut entries {
         e.length = u32::try_from(get_varint(buf, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
     }
     for i in 0..n {
@@ -241,7 +253,7 @@ pub fn decode_directory(buf: &[u8], path: &str) -> Result<Vec<DirEntry>> {
 }
 
 /// Gzip at level 1 (the fast setting): gzip is most of the writer's time, and the export's
-/// writer share is what bench/bench_tilesets.py measures.
+/// writer share is what `bench/bench_tilesets.py` measures.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(
         Vec::with_capacity(data.len() / 2 + 64),
@@ -382,15 +394,14 @@ impl PmtilesBuilder {
         let mut entries: Vec<DirEntry> = Vec::new();
         let mut last_content = u32::MAX;
         for &(id, c) in &tiles {
-            let offset = match new_offset[c as usize] {
-                Some(o) => o,
-                None => {
-                    let o = data_len;
-                    new_offset[c as usize] = Some(o);
-                    order.push(c);
-                    data_len += u64::from(self.contents[c as usize].1);
-                    o
-                }
+            let offset = if let Some(o) = new_offset[c as usize] {
+                o
+            } else {
+                let o = data_len;
+                new_offset[c as usize] = Some(o);
+                order.push(c);
+                data_len += u64::from(self.contents[c as usize].1);
+                o
             };
             if let Some(prev) = entries.last_mut() {
                 if last_content == c && prev.tile_id + u64::from(prev.run_length) == id {

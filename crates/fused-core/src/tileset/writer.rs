@@ -12,7 +12,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::mvt_info::{layers, merge_fields};
 use super::pmtiles::{
@@ -221,27 +220,26 @@ impl TilesetWriter {
                 "other bytes",
             )));
         }
-        let hash: [u8; 32] = Sha256::digest(data).into();
+        let hash = crate::hash::sha256(data);
         let known = self.seen.get(&hash).copied();
-        let content = match known {
-            Some(c) => c,
-            None => {
-                let stored = if self.format == TileFormat::Mvt && !gzipped {
-                    gzip(data)
-                } else {
-                    data.to_vec()
-                };
-                let c = match self.backend.as_mut() {
-                    Some(Backend::Pmtiles { builder, .. }) => builder.add_content(&stored)?,
-                    #[cfg(feature = "mbtiles")]
-                    Some(Backend::Mbtiles(b)) => b.add_content(&hash, &stored)?,
-                    None => return Err(finished()),
-                };
-                self.seen.insert(hash, c);
-                self.stats.unique += 1;
-                self.stats.bytes += stored.len() as u64;
-                c
-            }
+        let content = if let Some(c) = known {
+            c
+        } else {
+            let stored = if self.format == TileFormat::Mvt && !gzipped {
+                gzip(data)
+            } else {
+                data.to_vec()
+            };
+            let c = match self.backend.as_mut() {
+                Some(Backend::Pmtiles { builder, .. }) => builder.add_content(&stored)?,
+                #[cfg(feature = "mbtiles")]
+                Some(Backend::Mbtiles(b)) => b.add_content(&hash, &stored)?,
+                None => return Err(finished()),
+            };
+            self.seen.insert(hash, c);
+            self.stats.unique += 1;
+            self.stats.bytes += stored.len() as u64;
+            c
         };
         match self.backend.as_mut() {
             Some(Backend::Pmtiles { builder, .. }) => builder.add_tile(tile, content),
@@ -255,7 +253,7 @@ impl TilesetWriter {
 
     /// The metadata JSON (TileJSON fields) written into the archive.
     pub fn metadata_json(&self, meta: &TilesetMetadata) -> Value {
-        let center = self.center(meta);
+        let center = Self::center(meta);
         let mut doc = json!({
             "tilejson": "3.0.0",
             "name": meta.name,
@@ -289,10 +287,10 @@ impl TilesetWriter {
         doc
     }
 
-    fn center(&self, meta: &TilesetMetadata) -> [f64; 3] {
+    fn center(meta: &TilesetMetadata) -> [f64; 3] {
         meta.center.unwrap_or([
-            (meta.bounds[0] + meta.bounds[2]) / 2.0,
-            (meta.bounds[1] + meta.bounds[3]) / 2.0,
+            f64::midpoint(meta.bounds[0], meta.bounds[2]),
+            f64::midpoint(meta.bounds[1], meta.bounds[3]),
             f64::from(meta.minzoom),
         ])
     }
@@ -308,7 +306,7 @@ impl TilesetWriter {
 
     fn finish_inner(&mut self, meta: &TilesetMetadata) -> Result<WriterStats> {
         let doc = self.metadata_json(meta);
-        let center = self.center(meta);
+        let center = Self::center(meta);
         match self.backend.take() {
             Some(Backend::Pmtiles { builder, mut out }) => {
                 let info = ArchiveInfo {

@@ -9,6 +9,7 @@
 //! version produced since the server started (`{}` before): [`record_fields`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use axum::extract::{Path, Query, RawQuery, State};
@@ -20,9 +21,9 @@ use fused_core::tileset::TileFormat;
 
 use super::access::{authenticate, own_udf, shared_udf};
 use super::observe::RequestId;
-use super::registry::SavedUdf;
 use super::response::RunResponse;
 use super::AppState;
+use crate::registry::SavedUdf;
 
 /// Saved UDF versions whose fields are remembered at most (then the memo starts over).
 const MAX_VERSIONS: usize = 10_000;
@@ -35,7 +36,7 @@ impl FieldMemo {
     fn get(&self, version: &str) -> Option<BTreeMap<String, String>> {
         self.0
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(version)
             .cloned()
     }
@@ -43,7 +44,7 @@ impl FieldMemo {
     fn knows(&self, version: &str) -> bool {
         self.0
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains_key(version)
     }
 }
@@ -66,7 +67,10 @@ pub fn record_fields(state: &AppState, version: &str, mvt: &[u8]) {
     for l in found.iter().filter(|l| l.features > 0) {
         merge_fields(&mut fields, &l.fields);
     }
-    let mut map = memo.0.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = memo
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if map.len() >= MAX_VERSIONS {
         map.clear();
     }
@@ -106,7 +110,7 @@ pub fn segment(s: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out

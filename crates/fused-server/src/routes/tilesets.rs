@@ -119,7 +119,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
             for e in entries.flatten() {
                 let file = e.file_name().to_string_lossy().into_owned();
                 if let Some((name, kind)) = kind_of(&file) {
-                    let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    let size = e.metadata().map_or(0, |m| m.len());
                     sets.push(json!({
                         "name": name,
                         "format": kind.extension(),
@@ -487,24 +487,21 @@ pub async fn download(
         }
     };
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let range = match parse_range(range_header, size) {
-        Ok(r) => r,
-        Err(()) => {
-            let msg = format!(
-                "unsatisfiable range {:?} for a file of {size} bytes",
-                range_header.unwrap_or("")
-            );
-            let mut resp = error(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                &rid,
-                "range_not_satisfiable",
-                &msg,
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                resp.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return resp;
+    let Ok(range) = parse_range(range_header, size) else {
+        let msg = format!(
+            "unsatisfiable range {:?} for a file of {size} bytes",
+            range_header.unwrap_or("")
+        );
+        let mut resp = error(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            &rid,
+            "range_not_satisfiable",
+            &msg,
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
         }
+        return resp;
     };
     let (status, start, len) = match range {
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
@@ -674,10 +671,13 @@ pub async fn upload(
         }
     ));
     let replaced = target.exists() || other.exists();
-    let owner_tmp = dir.join(format!(".upload-{rid}.owner"));
+    let (owner_path, email) = (owner_file(&dir, &name), user.email.clone());
     let renamed = async {
-        tokio::fs::write(&owner_tmp, user.email.as_bytes()).await?;
-        tokio::fs::rename(&owner_tmp, owner_file(&dir, &name)).await?;
+        tokio::task::spawn_blocking(move || {
+            fused_core::fsutil::write_atomic(&owner_path, email.as_bytes())
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         tokio::fs::rename(&tmp, &target).await?;
         if other.exists() {
             tokio::fs::remove_file(&other).await?;
@@ -687,7 +687,6 @@ pub async fn upload(
     .await;
     if let Err(e) = renamed {
         let _ = tokio::fs::remove_file(&tmp).await;
-        let _ = tokio::fs::remove_file(&owner_tmp).await;
         let msg = format!("cannot store tileset {name:?}: {e}");
         return error(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg);
     }

@@ -57,10 +57,10 @@ fn build(example: &Example) -> Result<UdfPackage, String> {
         pkg.udf_type = t.to_string();
     }
     if let Some(Value::Object(m)) = udf.get("metadata") {
-        pkg.metadata = m.clone();
+        pkg.metadata.clone_from(m);
     }
     if let Some(Value::Object(p)) = udf.get("parameters") {
-        pkg.parameters = p.clone();
+        pkg.parameters.clone_from(p);
     }
     pkg.headers = headers
         .iter()
