@@ -14,6 +14,17 @@ pub enum Error {
         value: String,
     },
 
+    /// A tile-math argument (`fused.tiles`, mercantile-compatible) was out of its domain.
+    /// `arg` says what the argument is, which picks the Python exception (mercantile's
+    /// classes, all `ValueError`s); the message is that of [`Error::InvalidArgument`].
+    #[error("invalid {name}: expected {expected}, got {value}")]
+    Tile {
+        arg: TileArg,
+        name: String,
+        expected: String,
+        value: String,
+    },
+
     /// A UDF parameter value did not convert to its annotated type
     /// (maps to `fused.types.UdfParameterError`, a `ValueError`).
     #[error("parameter '{parameter}': expected {expected}, got {value}")]
@@ -115,6 +126,24 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// What a refused tile-math argument is ([`Error::Tile`]); `fused-py` raises mercantile's
+/// exception for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileArg {
+    /// A zoom level (`InvalidZoomError`).
+    Zoom,
+    /// A latitude or a north/south edge (`InvalidLatitudeError`).
+    Latitude,
+    /// A quadkey (`QuadKeyError`).
+    QuadKey,
+    /// A tile's x or y index (`TileError`).
+    Index,
+    /// A whole tile argument that is not a tile (`TileArgParsingError`).
+    Tile,
+    /// Any other argument: a longitude, a box, a list of tiles (`ValueError`).
+    Other,
+}
+
 impl Error {
     pub fn invalid(
         name: impl Into<String>,
@@ -122,6 +151,20 @@ impl Error {
         value: impl ToString,
     ) -> Self {
         Error::InvalidArgument {
+            name: name.into(),
+            expected: expected.into(),
+            value: value.to_string(),
+        }
+    }
+
+    pub fn tile(
+        arg: TileArg,
+        name: impl Into<String>,
+        expected: impl Into<String>,
+        value: impl ToString,
+    ) -> Self {
+        Error::Tile {
+            arg,
             name: name.into(),
             expected: expected.into(),
             value: value.to_string(),

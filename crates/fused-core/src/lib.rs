@@ -7,23 +7,29 @@
 //! * [`tiles`]: Web Mercator tile math, mercantile-compatible.
 //! * [`params`]: parameter type specs and the string -> value conversion rules.
 //! * [`package`]: the UDF package model (meta.json, folder, zip), read and written.
-//! * [`cache`]: the on-disk store behind `@fused.cache` (atomic entries, lock files).
+//! * [`fncache`]: the on-disk store behind `@fused.cache` (function results: atomic entries,
+//!   lock files). Not to be confused with [`runcache`].
 //! * [`runcache`]: the run result cache shared by the server and the local engine: keys,
 //!   the checksummed entry format, the disk and memory tiers.
 //! * [`duration`]: `cache_max_age` strings such as `"30m"`.
 //! * [`tileset`]: PMTiles / MBTiles archives, TileJSON and MapLibre style documents.
 //! * [`github`]: UDF packages fetched from GitHub and gists, with an on-disk cache.
+//! * Shared plumbing: [`fsutil`] (write-then-rename for files and folders), [`hash`]
+//!   (SHA-256, hex), [`time`] (Unix clock, civil-from-days).
 
-pub mod cache;
 pub mod duration;
 pub mod encode;
 pub mod error;
+pub mod fncache;
+pub mod fsutil;
 pub mod github;
+pub mod hash;
 pub mod package;
 pub mod params;
 pub mod result;
 pub mod runcache;
 pub mod tiles;
 pub mod tileset;
+pub mod time;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, TileArg};

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use fused_core::result::{CanonicalResult, Dtype};
 use fused_core::runcache::disk::{DiskRead, DiskStore};
-use fused_core::runcache::entry::now_ms;
 use fused_core::runcache::key::{code_namespace, code_namespace_of, run_key, ParamValue, RunKeyer};
 use fused_core::runcache::tiered::TieredStore;
 use fused_core::runcache::Entry;
+use fused_core::time::now_ms;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 

@@ -322,3 +322,44 @@ fn world_xy_is_mercantile_private_xy() {
     err_names(tiles::world_xy(0.0, -90.0, false), "lat");
     err_names(tiles::world_xy(f64::NAN, 0.0, false), "lng");
 }
+
+/// Each refusal says what kind of argument was wrong (fused-py picks mercantile's exception
+/// from it), with the same message as any invalid argument.
+#[test]
+fn tile_errors_carry_their_argument_kind() {
+    use fused_core::{Error, TileArg};
+    fn arg_of(result: fused_core::Result<impl std::fmt::Debug>) -> (TileArg, String) {
+        match result.unwrap_err() {
+            e @ Error::Tile { arg, .. } => (arg, e.to_string()),
+            other => panic!("expected Error::Tile, got {other:?}"),
+        }
+    }
+    let (arg, msg) = arg_of(tiles::check_zoom(31));
+    assert_eq!(arg, TileArg::Zoom);
+    assert_eq!(msg, "invalid zoom: expected an integer 0..=30, got 31");
+    assert_eq!(arg_of(Tile::new(0, 0, 40)).0, TileArg::Zoom);
+    let (arg, msg) = arg_of(Tile::new(4, 0, 2));
+    assert_eq!(arg, TileArg::Index);
+    assert_eq!(
+        msg,
+        "invalid x: expected an integer 0..=3 for zoom 2, got 4"
+    );
+    assert_eq!(
+        arg_of(tiles::tile(0.0, 90.0, 3, false)).0,
+        TileArg::Latitude
+    );
+    assert_eq!(
+        arg_of(tiles::tile(f64::NAN, 0.0, 3, false)).0,
+        TileArg::Other
+    );
+    assert_eq!(arg_of(tiles::quadkey_to_tile("0124")).0, TileArg::QuadKey);
+    assert_eq!(arg_of(tiles::parent(t(1, 1, 2), Some(3))).0, TileArg::Zoom);
+    assert_eq!(
+        arg_of(tiles::lnglat(f64::INFINITY, 0.0, false)).0,
+        TileArg::Other
+    );
+    assert_eq!(
+        arg_of(tiles::bounding_tile(0.0, f64::NAN, 1.0, 1.0, false)).0,
+        TileArg::Latitude
+    );
+}

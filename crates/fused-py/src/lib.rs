@@ -4,9 +4,9 @@
 
 use pyo3::prelude::*;
 
-mod cache;
 mod encode;
 mod error;
+mod fncache;
 mod github;
 mod package;
 mod params;
@@ -28,7 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(parse_max_age, m)?)?;
     error::register(m)?;
-    cache::register(m)?;
+    fncache::register(m)?;
     runcache::register(m)?;
     tiles::register(m)?;
     tileset::register(m)?;

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use fused_core::result::{CanonicalResult, Dtype};
 use fused_core::runcache::disk::DiskRead;
-use fused_core::runcache::entry::now_ms;
 use fused_core::runcache::key::{code_namespace_of, ParamValue, RunKeyer};
 use fused_core::runcache::tiered::TieredStore;
 use fused_core::runcache::Entry;
+use fused_core::time::now_ms;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyTuple};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use fused_server::config::{help, parse_args, Command};
-use fused_server::routes::registry::Registry;
+use fused_server::registry::Registry;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 

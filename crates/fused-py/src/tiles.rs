@@ -5,14 +5,16 @@
 mod convert;
 mod named;
 
-use crate::error::PyFusedError;
+use crate::error::{
+    py_err, InvalidLatitudeError, InvalidZoomError, MercantileError, ParentTileError, PyFusedError,
+    QuadKeyError, TileArgParsingError, TileError,
+};
 use convert::{
-    float_arg, int_arg, invalid, loose_tile_args, tile_arg_items, tile_args, tile_err,
-    tile_from_obj, truthy, zoom_arg, zooms_arg, InvalidLatitudeError, InvalidZoomError,
-    MercantileError, ParentTileError, QuadKeyError, TileArgParsingError, TileError,
+    float_arg, int_arg, invalid, loose_tile_args, tile_arg_items, tile_args, tile_from_obj, truthy,
+    zoom_arg, zooms_arg,
 };
 use fused_core::tiles::{self as core, Tile, TileRange};
-use fused_core::Error;
+use fused_core::{Error, TileArg};
 use named::{classes, py_floats, py_tile, py_tile_list, NamedTuple};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyDeprecationWarning, PyValueError};
@@ -25,8 +27,8 @@ use std::borrow::Cow;
 
 /// The tile containing a longitude and latitude, as a Tile.
 ///
-/// Raises InvalidLatitudeError (a ValueError) for a NaN/infinite latitude or one at or beyond
-/// a pole, InvalidZoomError for a zoom that is not an integer 0..=30.
+/// Raises `InvalidLatitudeError` (a `ValueError`) for a NaN/infinite latitude or one at or beyond
+/// a pole, `InvalidZoomError` for a zoom that is not an integer 0..=30.
 #[pyfunction]
 #[pyo3(signature = (lng, lat, zoom, truncate=None), text_signature = "(lng, lat, zoom, truncate=False)")]
 fn tile<'py>(
@@ -35,9 +37,11 @@ fn tile<'py>(
     zoom: &Bound<'py, PyAny>,
     truncate: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (lng_v, lat_v) = (float_arg(lng, "lng")?, float_arg(lat, "lat")?);
-    let t =
-        core::tile(lng_v, lat_v, zoom_arg(zoom, "zoom")?, truthy(truncate)?).map_err(tile_err)?;
+    let (lng_v, lat_v) = (
+        float_arg(lng, TileArg::Other, "lng")?,
+        float_arg(lat, TileArg::Latitude, "lat")?,
+    );
+    let t = core::tile(lng_v, lat_v, zoom_arg(zoom, "zoom")?, truthy(truncate)?).map_err(py_err)?;
     py_tile(lng.py(), t)
 }
 
@@ -85,8 +89,11 @@ fn xy(
     lat: &Bound<'_, PyAny>,
     truncate: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(f64, f64)> {
-    let (lng, lat) = (float_arg(lng, "lng")?, float_arg(lat, "lat")?);
-    core::xy(lng, lat, truthy(truncate)?).map_err(tile_err)
+    let (lng, lat) = (
+        float_arg(lng, TileArg::Other, "lng")?,
+        float_arg(lat, TileArg::Latitude, "lat")?,
+    );
+    core::xy(lng, lat, truthy(truncate)?).map_err(py_err)
 }
 
 /// Web mercator metres to longitude and latitude, as LngLat(lng, lat).
@@ -112,7 +119,10 @@ fn lnglat<'py>(
 /// Clamp a longitude to -180..180 and a latitude to -90..90, as a tuple (lng, lat).
 #[pyfunction]
 fn truncate_lnglat(lng: &Bound<'_, PyAny>, lat: &Bound<'_, PyAny>) -> PyResult<(f64, f64)> {
-    let (lng, lat) = (float_arg(lng, "lng")?, float_arg(lat, "lat")?);
+    let (lng, lat) = (
+        float_arg(lng, TileArg::Other, "lng")?,
+        float_arg(lat, TileArg::Latitude, "lat")?,
+    );
     Ok(core::truncate_lnglat(lng, lat))
 }
 
@@ -134,7 +144,7 @@ fn parent<'py>(
     }
     let target = match zoom {
         Some(obj) if !obj.is_none() => {
-            let ok = int_arg(obj, "zoom", "")
+            let ok = int_arg(obj, TileArg::Zoom, "zoom", "")
                 .ok()
                 .filter(|v| (0..i64::from(z)).contains(v));
             match ok {
@@ -151,7 +161,7 @@ fn parent<'py>(
         _ => None,
     };
     let index = |obj: &Bound<'py, PyAny>, name: &str| {
-        int_arg(obj, name, "").map_err(|_| {
+        int_arg(obj, TileArg::Index, name, "").map_err(|_| {
             ParentTileError::new_err(format!(
                 "invalid {name}: expected an integer (the parent of a non-integer tile is \
                  undefined), got {}",
@@ -161,7 +171,7 @@ fn parent<'py>(
     };
     let t = Tile::new(index(&x, "x")?, index(&y, "y")?, i64::from(z))
         .map_err(|e| ParentTileError::new_err(e.to_string()))?;
-    match core::parent(t, target).map_err(tile_err)? {
+    match core::parent(t, target).map_err(py_err)? {
         Some(p) => Ok(Some(py_tile(py, p)?)),
         None => Ok(None),
     }
@@ -179,7 +189,7 @@ fn children<'py>(
     let t = tile_args(tile)?;
     let target = match zoom {
         Some(obj) if !obj.is_none() => {
-            match int_arg(obj, "zoom", "")
+            match int_arg(obj, TileArg::Zoom, "zoom", "")
                 .ok()
                 .filter(|v| *v >= i64::from(t.z))
             {
@@ -201,7 +211,7 @@ fn children<'py>(
         }
         _ => None,
     };
-    let kids = core::children(t, target).map_err(tile_err)?;
+    let kids = core::children(t, target).map_err(py_err)?;
     py_tile_list(py, kids)
 }
 
@@ -231,8 +241,13 @@ fn quadkey(tile: &Bound<'_, PyTuple>) -> PyResult<String> {
 fn quadkey_to_tile<'py>(qk: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = qk.py();
     let parsed = match qk.cast::<PyString>() {
-        Ok(text) => core::quadkey_to_tile(&text.to_cow()?).map_err(tile_err),
-        Err(_) => Err(invalid("quadkey", "a string of digits 0-3", qk)),
+        Ok(text) => core::quadkey_to_tile(&text.to_cow()?).map_err(py_err),
+        Err(_) => Err(invalid(
+            TileArg::QuadKey,
+            "quadkey",
+            "a string of digits 0-3",
+            qk,
+        )),
     };
     match parsed {
         Ok(t) => py_tile(py, t),
@@ -259,8 +274,11 @@ fn _xy(
     lat: &Bound<'_, PyAny>,
     truncate: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(f64, f64)> {
-    let (lng, lat) = (float_arg(lng, "lng")?, float_arg(lat, "lat")?);
-    core::world_xy(lng, lat, truthy(truncate)?).map_err(tile_err)
+    let (lng, lat) = (
+        float_arg(lng, TileArg::Other, "lng")?,
+        float_arg(lat, TileArg::Latitude, "lat")?,
+    );
+    core::world_xy(lng, lat, truthy(truncate)?).map_err(py_err)
 }
 
 /// The smallest tile containing a bounding box (west, south, east, north) or a point
@@ -276,43 +294,54 @@ fn bounding_tile<'py>(
     let values: Vec<Bound<'py, PyAny>> = if bbox.len() == 1 {
         let one = bbox.get_item(0)?;
         if one.is_instance_of::<PyString>() {
-            return Err(invalid("bbox", EXPECTED, &one));
+            return Err(invalid(TileArg::Other, "bbox", EXPECTED, &one));
         }
         let items = one
             .try_iter()
-            .map_err(|_| invalid("bbox", EXPECTED, &one))?;
+            .map_err(|_| invalid(TileArg::Other, "bbox", EXPECTED, &one))?;
         items.collect::<PyResult<_>>()?
     } else {
         bbox.iter().collect()
     };
     let (w, s, e, n) = match values.as_slice() {
         [lng, lat] => {
-            let lng = core::check_finite("lng", float_arg(lng, "lng")?).map_err(tile_err)?;
-            let lat = core::check_finite("lat", float_arg(lat, "lat")?).map_err(tile_err)?;
+            let lng = core::check_finite(
+                TileArg::Other,
+                "lng",
+                float_arg(lng, TileArg::Other, "lng")?,
+            )
+            .map_err(py_err)?;
+            let lat = core::check_finite(
+                TileArg::Latitude,
+                "lat",
+                float_arg(lat, TileArg::Latitude, "lat")?,
+            )
+            .map_err(py_err)?;
             (lng, lat, lng, lat)
         }
         [w, s, e, n] => (
-            float_arg(w, "west")?,
-            float_arg(s, "south")?,
-            float_arg(e, "east")?,
-            float_arg(n, "north")?,
+            float_arg(w, TileArg::Other, "west")?,
+            float_arg(s, TileArg::Latitude, "south")?,
+            float_arg(e, TileArg::Other, "east")?,
+            float_arg(n, TileArg::Latitude, "north")?,
         ),
         other => {
-            return Err(tile_err(Error::invalid(
+            return Err(py_err(Error::tile(
+                TileArg::Other,
                 "bbox",
                 EXPECTED,
                 format!("{} values", other.len()),
             )))
         }
     };
-    let t = core::bounding_tile(w, s, e, n, truthy(truncate)?).map_err(tile_err)?;
+    let t = core::bounding_tile(w, s, e, n, truthy(truncate)?).map_err(py_err)?;
     py_tile(py, t)
 }
 
 /// (0, 2**zoom - 1): the smallest and largest tile index at a zoom.
 #[pyfunction]
 fn minmax(zoom: &Bound<'_, PyAny>) -> PyResult<(u32, u32)> {
-    core::minmax(i64::from(zoom_arg(zoom, "zoom")?)).map_err(tile_err)
+    core::minmax(i64::from(zoom_arg(zoom, "zoom")?)).map_err(py_err)
 }
 
 /// The smallest set of tiles covering the same area: tiles inside another one are dropped
@@ -323,7 +352,7 @@ fn simplify<'py>(tiles: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
     let py = tiles.py();
     let parsed = tiles
         .try_iter()
-        .map_err(|_| invalid("tiles", "an iterable of tiles", tiles))?
+        .map_err(|_| invalid(TileArg::Other, "tiles", "an iterable of tiles", tiles))?
         .map(|item| tile_from_obj(&item?))
         .collect::<PyResult<Vec<Tile>>>()?;
     let merged = py.detach(|| core::simplify(&parsed));
@@ -337,10 +366,10 @@ fn bbox_args(
     north: &Bound<'_, PyAny>,
 ) -> PyResult<(f64, f64, f64, f64)> {
     Ok((
-        float_arg(west, "west")?,
-        float_arg(south, "south")?,
-        float_arg(east, "east")?,
-        float_arg(north, "north")?,
+        float_arg(west, TileArg::Other, "west")?,
+        float_arg(south, TileArg::Latitude, "south")?,
+        float_arg(east, TileArg::Other, "east")?,
+        float_arg(north, TileArg::Latitude, "north")?,
     ))
 }
 
@@ -358,7 +387,7 @@ fn count_tiles(
 ) -> PyResult<u64> {
     let (w, s, e, n) = bbox_args(west, south, east, north)?;
     let zooms = zooms_arg(zooms)?;
-    core::count_tiles(w, s, e, n, &zooms, truthy(truncate)?).map_err(tile_err)
+    core::count_tiles(w, s, e, n, &zooms, truthy(truncate)?).map_err(py_err)
 }
 
 /// The x and y indices of the tiles `tiles()` yields for a box at one zoom, in the same
@@ -379,7 +408,7 @@ fn tiles_array<'py>(
     let (zoom, truncate) = (zoom_arg(zoom, "zoom")?, truthy(truncate)?);
     let (xs, ys) = py
         .detach(|| core::tiles_xy(w, s, e, n, zoom, truncate))
-        .map_err(tile_err)?;
+        .map_err(py_err)?;
     Ok((PyArray1::from_vec(py, xs), PyArray1::from_vec(py, ys)))
 }
 
@@ -399,7 +428,7 @@ fn tile_many<'py>(
     let (lngs, lats) = (contiguous(&lngs), contiguous(&lats));
     let (xs, ys) = py
         .detach(|| core::tile_many(&lngs, &lats, zoom, truncate))
-        .map_err(tile_err)?;
+        .map_err(py_err)?;
     Ok((PyArray1::from_vec(py, xs), PyArray1::from_vec(py, ys)))
 }
 
@@ -413,7 +442,7 @@ fn contiguous<'a>(a: &'a PyReadonlyArray1<'_, f64>) -> Cow<'a, [f64]> {
 /// A [`TileRange`] as Python sees it: `(z, x_min, x_max, y_min, y_max)`.
 type RangeTuple = (u8, u32, u32, u32, u32);
 
-/// For `tiles()`: the non-empty tile rectangles of a box, as (z, x_min, x_max, y_min, y_max).
+/// For `tiles()`: the non-empty tile rectangles of a box, as (z, `x_min`, `x_max`, `y_min`, `y_max`).
 #[pyfunction]
 #[pyo3(signature = (west, south, east, north, zooms, truncate=None))]
 fn _tile_ranges(
@@ -426,7 +455,7 @@ fn _tile_ranges(
 ) -> PyResult<Vec<RangeTuple>> {
     let (w, s, e, n) = bbox_args(west, south, east, north)?;
     let zooms = zooms_arg(zooms)?;
-    let ranges = core::tile_ranges(w, s, e, n, &zooms, truthy(truncate)?).map_err(tile_err)?;
+    let ranges = core::tile_ranges(w, s, e, n, &zooms, truthy(truncate)?).map_err(py_err)?;
     Ok(ranges
         .iter()
         .map(|r| (r.z, r.x_min, r.x_max, r.y_min, r.y_max))

@@ -125,7 +125,7 @@ impl PyTilesetWriter {
         let s = self
             .lock()
             .as_ref()
-            .map(fused_core::tileset::TilesetWriter::stats)
+            .map(TilesetWriter::stats)
             .unwrap_or_default();
         stats_dict(py, s)
     }

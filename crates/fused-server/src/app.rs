@@ -7,10 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth;
 use crate::config::{LogFormat, ServerConfig};
 use crate::executor::{Executor, LocalPool, PoolConfig};
-use crate::routes::registry::Registry;
-use crate::routes::{auth, router, AppState};
+use crate::registry::Registry;
+use crate::routes::{router, AppState};
 
 /// How long idle workers get to exit at shutdown (the requests were drained before).
 const POOL_STOP_GRACE: Duration = Duration::from_secs(1);

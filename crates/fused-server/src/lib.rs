@@ -18,9 +18,9 @@
 
 pub mod app;
 pub mod auth;
-pub mod cache;
 pub mod config;
 pub mod executor;
 pub mod metrics;
 pub mod registry;
 pub mod routes;
+pub mod runcache;

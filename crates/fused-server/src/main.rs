@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use fused_server::config::{parse_args, Command};
-use fused_server::routes::registry::Registry;
+use fused_server::registry::Registry;
 
 fn main() -> ExitCode {
     let command = match parse_args(std::env::args().skip(1)) {

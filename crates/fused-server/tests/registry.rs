@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use fused_core::package::{package_from_code, UdfPackage};
 use fused_server::registry::{DevicePoll, Registry, RegistryError};
-use sha2::{Digest, Sha256};
 
 /// A fresh folder under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -44,10 +43,6 @@ fn schema(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-fn sha256_bytes(data: &[u8]) -> Vec<u8> {
-    Sha256::digest(data).to_vec()
 }
 
 const CODE_A: &str = "@fused.udf\ndef udf(n: int = 1):\n    return n\n";
@@ -130,7 +125,7 @@ fn users_and_api_keys() {
         .collect();
     assert_eq!(hashes.len(), 3);
     for k in [&key, &bob_key, &second] {
-        assert!(hashes.contains(&sha256_bytes(k.as_bytes())));
+        assert!(hashes.contains(&fused_core::hash::sha256(k.as_bytes()).to_vec()));
     }
     drop(stmt);
     drop(conn);

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use fused_core::result::{CanonicalResult, Dtype};
-use fused_server::cache::disk::{DiskRead, DiskStore};
-use fused_server::cache::entry::{now_ms, Entry};
-use fused_server::cache::flight::{Flights, Role};
-use fused_server::cache::key::{code_namespace, etag, run_key, saved_namespace};
-use fused_server::cache::memory::MemoryLru;
-use fused_server::cache::RunCache;
+use fused_core::runcache::disk::{DiskRead, DiskStore};
+use fused_core::runcache::entry::Entry;
+use fused_core::runcache::key::{code_namespace, etag, run_key, saved_namespace};
+use fused_core::runcache::memory::MemoryLru;
+use fused_core::time::now_ms;
+use fused_server::runcache::flight::{Flights, Role};
+use fused_server::runcache::RunCache;
 use serde_json::{json, Map, Value};
 
 fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
@@ -224,7 +225,7 @@ fn tempdir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!(
         "fused-cache-test-{}-{}",
         std::process::id(),
-        fused_server::cache::key::hex(&rnd)
+        fused_core::hash::hex(&rnd)
     ));
     std::fs::create_dir_all(&d).unwrap();
     d

@@ -16,12 +16,13 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use super::url::{GithubSource, Target};
 use crate::error::{Error, Result};
+use crate::fsutil::{self, TempPath};
 
 /// The state file inside every cached package folder.
 pub const STATE_FILE: &str = ".fused-fetch.json";
@@ -202,16 +203,12 @@ pub fn read_state(dir: &Path) -> Option<FetchState> {
     complete.then_some(state)
 }
 
-fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{}-{nanos}", std::process::id())
+fn state_json(state: &FetchState) -> Vec<u8> {
+    serde_json::to_vec_pretty(state).expect("state serializes")
 }
 
 fn write_state(path: &Path, state: &FetchState) -> Result<()> {
-    let text = serde_json::to_vec_pretty(state).expect("state serializes");
-    fs::write(path, text).map_err(|e| Error::io(path, e))
+    fs::write(path, state_json(state)).map_err(|e| Error::io(path, e))
 }
 
 /// Write a whole package atomically as `dir`: into a temporary sibling first, then renamed into
@@ -221,63 +218,41 @@ pub fn install(dir: &Path, files: &[(String, Vec<u8>)], state: &FetchState) -> R
     let parent = dir
         .parent()
         .ok_or_else(|| Error::package(dir, "no parent folder"))?;
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::package(dir, "no folder name"))?;
+    if dir.file_name().is_none() {
+        return Err(Error::package(dir, "no folder name"));
+    }
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     remove_leftovers(parent, LEFTOVER_MAX_AGE);
 
-    let tmp = parent.join(format!(".tmp-{name}-{}", unique_suffix()));
-    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let written = (|| {
-        for (file, content) in files {
-            if !is_safe_file_name(file) {
-                return Err(Error::package(
-                    dir,
-                    format!("refusing unsafe file name '{file}'"),
-                ));
-            }
-            let path = tmp.join(file);
-            fs::write(&path, content).map_err(|e| Error::io(&path, e))?;
+    let tmp = TempPath::dir_for(dir).map_err(|e| Error::io(dir, e))?;
+    for (file, content) in files {
+        if !is_safe_file_name(file) {
+            return Err(Error::package(
+                dir,
+                format!("refusing unsafe file name '{file}'"),
+            ));
         }
-        // The state file last: a folder with it is complete (the rename makes it visible).
-        write_state(&tmp.join(STATE_FILE), state)
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
+        let path = tmp.path().join(file);
+        fs::write(&path, content).map_err(|e| Error::io(&path, e))?;
     }
-
-    let old = parent.join(format!(".old-{name}-{}", unique_suffix()));
-    let moved_aside = fs::rename(dir, &old).is_ok();
-    let result = match fs::rename(&tmp, dir) {
-        Ok(()) => Ok(()),
-        // Another process installed the package between our two renames: keep its copy.
-        Err(_) if read_state(dir).is_some() => {
-            let _ = fs::remove_dir_all(&tmp);
+    // The state file last: a folder with it is complete (the rename makes it visible).
+    write_state(&tmp.path().join(STATE_FILE), state)?;
+    match fsutil::replace(tmp.path(), dir) {
+        Ok(()) => {
+            tmp.keep();
             Ok(())
         }
-        Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
-            Err(Error::io(dir, e))
-        }
-    };
-    if moved_aside {
-        let _ = fs::remove_dir_all(&old);
+        // Another process installed the package between our two renames: keep its copy (the
+        // guard removes ours).
+        Err(_) if read_state(dir).is_some() => Ok(()),
+        Err(e) => Err(Error::io(dir, e)),
     }
-    result
 }
 
 /// Rewrite the state file of an installed package (after a 304), atomically.
 pub fn update_state(dir: &Path, state: &FetchState) -> Result<()> {
-    let tmp = dir.join(format!(".tmp-state-{}", unique_suffix()));
-    write_state(&tmp, state)?;
     let target = dir.join(STATE_FILE);
-    fs::rename(&tmp, &target).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(&target, e)
-    })
+    fsutil::write_atomic(&target, &state_json(state)).map_err(|e| Error::io(&target, e))
 }
 
 /// Remove `.tmp-*` and `.old-*` folders in `parent` older than `max_age` (crash leftovers).

@@ -2,7 +2,7 @@
 //! GitHub cares about and a size-capped body, and the mapping of failures to [`Error`]s that
 //! name the URL and the cause (never a bare transport error).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -220,7 +220,7 @@ pub fn status_error(resp: &Response, what: &str, has_token: bool) -> Error {
         || (status == 403
             && (resp.rate_remaining.as_deref() == Some("0") || resp.retry_after.is_some()));
     if rate_limited {
-        let now = unix_now();
+        let now = crate::time::now_s();
         let reset_at = resp
             .rate_reset
             .as_deref()
@@ -278,25 +278,11 @@ pub fn status_error(resp: &Response, what: &str, has_token: bool) -> Error {
     }
 }
 
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` for a unix time (civil-from-days, Howard Hinnant's algorithm).
+/// `YYYY-MM-DD HH:MM:SS UTC` for a unix time.
 pub fn format_utc(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
+    let days = i64::try_from(unix / 86_400).unwrap_or(i64::MAX);
     let secs = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::time::civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
         secs / 3600,

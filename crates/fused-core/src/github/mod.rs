@@ -28,7 +28,7 @@ pub use repo::files_named_by_meta;
 pub use url::{GithubSource, RepoPath, SourceKind, Target};
 
 use crate::error::{Error, Result};
-use http::{status_error, unix_now, Http};
+use http::{status_error, Http};
 
 /// Default `FUSED_GITHUB_API_URL`.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -109,7 +109,7 @@ pub fn fetch(url: &str, opts: &FetchOptions) -> Result<Fetched> {
             && s.raw_url.trim_end_matches('/') == opts.raw_url.trim_end_matches('/')
     };
     let cached = cache::read_state(&dir).filter(same_endpoints);
-    let now = unix_now();
+    let now = crate::time::now_s();
     let http = Http::new(
         &opts.http,
         opts.token.as_deref(),

@@ -2,10 +2,10 @@
 //! temporary name in the same directory, then rename). Blocking: the server calls it off its
 //! async threads.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::entry::{now_ms, CorruptEntry, Entry};
+use super::entry::{CorruptEntry, Entry};
+use crate::time::now_ms;
 
 pub struct DiskStore {
     dir: PathBuf,
@@ -75,21 +75,7 @@ impl DiskStore {
         let Some(path) = self.path(namespace, key) else {
             return Err(std::io::Error::other("invalid cache key"));
         };
-        let dir = path.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(dir)?;
-        let mut rnd = [0u8; 8];
-        let _ = getrandom::fill(&mut rnd);
-        let tmp = dir.join(format!(".{key}.{}.tmp", super::key::hex(&rnd)));
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&entry.encode())?;
-            f.sync_data()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        crate::fsutil::write_atomic(&path, &entry.encode())
     }
 
     pub fn remove(&self, namespace: &str, key: &str) -> bool {

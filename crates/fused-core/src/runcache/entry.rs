@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use crate::time::now_ms;
+
 use crate::result::{CanonicalResult, Dtype};
 use sha2::{Digest, Sha256};
 
@@ -35,13 +37,6 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("corrupt cache entry: {0}")]
 pub struct CorruptEntry(pub String);
-
-/// Unix milliseconds now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 impl Entry {
     /// True once `max_age` seconds have passed since `created_at` (at `now`, unix ms).

@@ -10,8 +10,9 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use super::disk::{DiskRead, DiskStore};
-use super::entry::{now_ms, Entry};
+use super::entry::Entry;
 use super::memory::MemoryLru;
+use crate::time::now_ms;
 
 /// Identity of an entry file's current content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use super::point::{raw_index, tile_unchecked_lat, truncate_lnglat, world_x, world_y};
 use super::{check_finite, latitude_error, Tile, LL_EPSILON, MAX_LAT, MAX_MATERIALISED_TILES};
-use crate::{Error, Result};
+use crate::{Error, Result, TileArg};
 
 /// A non-empty rectangle of tiles at one zoom, bounds inclusive. `tiles()` yields its tiles
 /// column by column: x ascending, and y ascending within each x.
@@ -108,7 +108,8 @@ pub fn tiles_xy(
     let ranges = tile_ranges(west, south, east, north, &[zoom], truncate)?;
     let total: u64 = ranges.iter().map(TileRange::len).sum();
     if total > MAX_MATERIALISED_TILES {
-        return Err(Error::invalid(
+        return Err(Error::tile(
+            TileArg::Zoom,
             "zoom",
             format!("a zoom giving at most {MAX_MATERIALISED_TILES} tiles for this box"),
             format!("{zoom} ({total} tiles)"),
@@ -136,10 +137,10 @@ fn checked_box(
     truncate: bool,
 ) -> Result<(f64, f64, f64, f64)> {
     let (mut west, mut south, mut east, mut north) = (
-        check_finite("west", west)?,
-        check_finite("south", south)?,
-        check_finite("east", east)?,
-        check_finite("north", north)?,
+        check_finite(TileArg::Other, "west", west)?,
+        check_finite(TileArg::Latitude, "south", south)?,
+        check_finite(TileArg::Other, "east", east)?,
+        check_finite(TileArg::Latitude, "north", north)?,
     );
     if truncate {
         (west, south) = truncate_lnglat(west, south);

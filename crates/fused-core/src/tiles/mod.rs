@@ -12,7 +12,8 @@
 //! * a point within 1e-14 (in world units) of the east or south edge of the world gets the
 //!   last tile `2**zoom - 1`, where mercantile's epsilon pushes it to the invalid `2**zoom`.
 //!
-//! Every refusal is an [`Error::InvalidArgument`](crate::Error) naming the argument.
+//! Every refusal is an [`Error::Tile`](crate::Error) naming the argument and saying what it
+//! is ([`TileArg`](crate::TileArg)).
 
 mod cover;
 mod point;
@@ -25,7 +26,7 @@ pub use tile_ops::{
     ul, ul_loose, xy_bounds, xy_bounds_loose, LooseTile, MAX_LOOSE_INDEX,
 };
 
-use crate::{Error, Result};
+use crate::{Error, Result, TileArg};
 use std::f64::consts::PI;
 
 /// Highest zoom level accepted.
@@ -59,13 +60,15 @@ pub struct Tile {
 impl Tile {
     /// A tile from untrusted indices; errors name `x`, `y` or `z`.
     pub fn new(x: i64, y: i64, z: i64) -> Result<Tile> {
-        let z = check_zoom(z).map_err(|_| Error::invalid("z", "an integer 0..=30", z))?;
+        let z =
+            check_zoom(z).map_err(|_| Error::tile(TileArg::Zoom, "z", "an integer 0..=30", z))?;
         let max = max_index(z);
         let check = |name: &str, v: i64| {
             if (0..=i64::from(max)).contains(&v) {
                 Ok(v as u32)
             } else {
-                Err(Error::invalid(
+                Err(Error::tile(
+                    TileArg::Index,
                     name,
                     format!("an integer 0..={max} for zoom {z}"),
                     v,
@@ -110,16 +113,16 @@ pub fn check_zoom(z: i64) -> Result<u8> {
     if (0..=i64::from(MAX_ZOOM)).contains(&z) {
         Ok(z as u8)
     } else {
-        Err(Error::invalid("zoom", "an integer 0..=30", z))
+        Err(Error::tile(TileArg::Zoom, "zoom", "an integer 0..=30", z))
     }
 }
 
-/// Validate that a coordinate is finite (not NaN, not ±inf).
-pub fn check_finite(name: &str, v: f64) -> Result<f64> {
+/// Validate that a coordinate is finite (not NaN, not ±inf); `arg` is what it is.
+pub fn check_finite(arg: TileArg, name: &str, v: f64) -> Result<f64> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(Error::invalid(name, "a finite number", v))
+        Err(Error::tile(arg, name, "a finite number", v))
     }
 }
 
@@ -131,7 +134,8 @@ pub(crate) fn max_index(z: u8) -> u32 {
 
 /// The error `tile()` raises for a latitude where mercator y is undefined.
 pub(crate) fn latitude_error(name: &str, lat: f64) -> Error {
-    Error::invalid(
+    Error::tile(
+        TileArg::Latitude,
         name,
         "a latitude strictly between -90 and 90 (mercator y is undefined at the poles)",
         lat,

@@ -1,7 +1,7 @@
 //! Points: the tile containing a longitude/latitude, and lng/lat <-> mercator metres.
 
 use super::{check_finite, latitude_error, max_index, LngLat, Tile, D2R, EPSILON, R2D, RE};
-use crate::{Error, Result};
+use crate::{Error, Result, TileArg};
 use std::f64::consts::PI;
 
 /// Clamp a longitude to ±180 and a latitude to ±90 (mercantile `truncate_lnglat`).
@@ -57,8 +57,8 @@ pub(crate) fn tile_unchecked_lat(lng: f64, lat: f64, zoom: u8) -> Option<Tile> {
 }
 
 fn prepare(lng: f64, lat: f64, truncate: bool, names: (&str, &str)) -> Result<(f64, f64)> {
-    check_finite(names.0, lng)?;
-    check_finite(names.1, lat)?;
+    check_finite(TileArg::Other, names.0, lng)?;
+    check_finite(TileArg::Latitude, names.1, lat)?;
     Ok(if truncate {
         truncate_lnglat(lng, lat)
     } else {
@@ -91,7 +91,8 @@ pub fn tile_many(
     truncate: bool,
 ) -> Result<(Vec<i64>, Vec<i64>)> {
     if lngs.len() != lats.len() {
-        return Err(Error::invalid(
+        return Err(Error::tile(
+            TileArg::Latitude,
             "lats",
             format!("an array of the same length as lngs ({})", lngs.len()),
             format!("length {}", lats.len()),
@@ -151,8 +152,8 @@ pub fn xy(lng: f64, lat: f64, truncate: bool) -> Result<(f64, f64)> {
 
 /// Web mercator metres to longitude/latitude (mercantile `lnglat`). Errors name `x` or `y`.
 pub fn lnglat(x: f64, y: f64, truncate: bool) -> Result<LngLat> {
-    check_finite("x", x)?;
-    check_finite("y", y)?;
+    check_finite(TileArg::Other, "x", x)?;
+    check_finite(TileArg::Other, "y", y)?;
     let lng = x * R2D / RE;
     let lat = (PI * 0.5 - 2.0 * (-y / RE).exp().atan()) * R2D;
     let (lng, lat) = if truncate {

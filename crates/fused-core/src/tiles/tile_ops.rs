@@ -4,7 +4,7 @@ use super::{
     check_zoom, max_index, Bbox, LngLat, LngLatBbox, Tile, CE, MAX_MATERIALISED_TILES, MAX_ZOOM,
     R2D,
 };
-use crate::{Error, Result};
+use crate::{Error, Result, TileArg};
 use std::collections::{HashMap, HashSet};
 use std::f64::consts::PI;
 
@@ -31,10 +31,12 @@ impl LooseTile {
     /// Indices from untrusted input: `z` must be a valid zoom, `|x|` and `|y|` at most
     /// [`MAX_LOOSE_INDEX`]. Errors name `x`, `y` or `z`.
     pub fn new(x: i64, y: i64, z: i64) -> Result<LooseTile> {
-        let z = check_zoom(z).map_err(|_| Error::invalid("z", "an integer 0..=30", z))?;
+        let z =
+            check_zoom(z).map_err(|_| Error::tile(TileArg::Zoom, "z", "an integer 0..=30", z))?;
         for (name, v) in [("x", x), ("y", y)] {
             if !(-MAX_LOOSE_INDEX..=MAX_LOOSE_INDEX).contains(&v) {
-                return Err(Error::invalid(
+                return Err(Error::tile(
+                    TileArg::Index,
                     name,
                     format!(
                         "an integer of magnitude at most 2**52 (0..={} for zoom {z})",
@@ -133,7 +135,8 @@ pub fn parent(t: Tile, zoom: Option<u8>) -> Result<Option<Tile>> {
     }
     let target = match zoom {
         Some(zoom) if zoom >= t.z => {
-            return Err(Error::invalid(
+            return Err(Error::tile(
+                TileArg::Zoom,
                 "zoom",
                 format!("an integer less than the tile's zoom {}", t.z),
                 zoom,
@@ -155,7 +158,8 @@ pub fn parent(t: Tile, zoom: Option<u8>) -> Result<Option<Tile>> {
 pub fn children(t: Tile, zoom: Option<u8>) -> Result<Vec<Tile>> {
     let target = zoom.unwrap_or(t.z.saturating_add(1));
     if target < t.z || target > MAX_ZOOM {
-        return Err(Error::invalid(
+        return Err(Error::tile(
+            TileArg::Zoom,
             "zoom",
             format!(
                 "an integer {}..={MAX_ZOOM} (the tile's zoom or deeper)",
@@ -167,7 +171,8 @@ pub fn children(t: Tile, zoom: Option<u8>) -> Result<Vec<Tile>> {
     let levels = u32::from(target - t.z);
     let count = 1u64 << (2 * levels);
     if count > MAX_MATERIALISED_TILES {
-        return Err(Error::invalid(
+        return Err(Error::tile(
+            TileArg::Zoom,
             "zoom",
             format!(
                 "at most {} levels below the tile (at most {MAX_MATERIALISED_TILES} children)",
@@ -230,7 +235,8 @@ pub fn quadkey(t: Tile) -> String {
 
 /// The tile of a quadkey (`""` is the zoom-0 tile). Errors name `quadkey`.
 pub fn quadkey_to_tile(qk: &str) -> Result<Tile> {
-    let bad = |expected: &str| Error::invalid("quadkey", expected, format!("{qk:?}"));
+    let bad =
+        |expected: &str| Error::tile(TileArg::QuadKey, "quadkey", expected, format!("{qk:?}"));
     if qk.len() > MAX_ZOOM as usize {
         return Err(bad("at most 30 digits"));
     }

@@ -27,7 +27,7 @@ pub use hilbert::{tile_from_id, tile_id};
 pub use writer::{TilesetKind, TilesetWriter, WriterStats};
 
 use crate::tiles::{check_finite, check_zoom, tile_ranges, LngLatBbox, Tile, TileRange};
-use crate::{Error, Result};
+use crate::{Error, Result, TileArg};
 
 /// Tiles an export refuses to plan without confirmation (`--yes`).
 pub const CONFIRM_TILES: u64 = 1_000_000;
@@ -85,7 +85,7 @@ pub fn check_export_range(bbox: LngLatBbox, minzoom: i64, maxzoom: i64) -> Resul
         ("bbox east", bbox.east),
         ("bbox north", bbox.north),
     ] {
-        check_finite(name, v)?;
+        check_finite(TileArg::Other, name, v)?;
     }
     if !(-180.0..=180.0).contains(&bbox.west) || !(-180.0..=180.0).contains(&bbox.east) {
         return Err(Error::invalid(

@@ -115,17 +115,16 @@ impl Header {
                 b[7]
             )));
         }
-        // `b` is the whole 127-byte header (checked above): every slice has its width.
         let u = |i: usize| {
             u64::from_le_bytes(
                 b[8 + 8 * i..16 + 8 * i]
                     .try_into()
-                    .expect("an 8-byte field"),
+                    .expect("an 8-byte slice"),
             )
         };
         let i32at = |o: usize| {
             f64::from(i32::from_le_bytes(
-                b[o..o + 4].try_into().expect("a 4-byte field"),
+                b[o..o + 4].try_into().expect("a 4-byte slice"),
             )) / 1e7
         };
         Ok(Header {
@@ -254,7 +253,7 @@ pub fn decode_directory(buf: &[u8], path: &str) -> Result<Vec<DirEntry>> {
 }
 
 /// Gzip at level 1 (the fast setting): gzip is most of the writer's time, and the export's
-/// writer share is what bench/bench_tilesets.py measures.
+/// writer share is what `bench/bench_tilesets.py` measures.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(
         Vec::with_capacity(data.len() / 2 + 64),

@@ -12,7 +12,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::mvt_info::{layers, merge_fields};
 use super::pmtiles::{
@@ -221,7 +220,7 @@ impl TilesetWriter {
                 "other bytes",
             )));
         }
-        let hash: [u8; 32] = Sha256::digest(data).into();
+        let hash = crate::hash::sha256(data);
         let known = self.seen.get(&hash).copied();
         let content = if let Some(c) = known {
             c

@@ -1,90 +1,36 @@
-//! Arguments of the `fused.tiles` functions: Python objects to numbers and tiles, and the
-//! exception class each core error becomes.
+//! Arguments of the `fused.tiles` functions: Python objects to numbers and tiles. Each
+//! refusal is an [`Error::Tile`] whose [`TileArg`] picks the exception (`crate::error`).
 
-use crate::error::PyFusedError;
+use crate::error::py_err;
 use fused_core::tiles::{self as core, LooseTile, Tile};
-use fused_core::Error;
-use pyo3::create_exception;
-use pyo3::exceptions::{PyFutureWarning, PyValueError};
+use fused_core::{Error, TileArg};
+use pyo3::exceptions::PyFutureWarning;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PySequence, PyString, PyTuple};
 use std::ffi::CString;
 
-create_exception!(
-    fused._native,
-    MercantileError,
-    PyValueError,
-    "Base class of the tile-math errors; a ValueError."
-);
-create_exception!(
-    fused._native,
-    InvalidLatitudeError,
-    MercantileError,
-    "A latitude is NaN, infinite, or at/beyond a pole where mercator y is undefined."
-);
-create_exception!(
-    fused._native,
-    InvalidZoomError,
-    MercantileError,
-    "A zoom level is not an integer 0..=30, or not valid relative to a tile."
-);
-create_exception!(
-    fused._native,
-    ParentTileError,
-    MercantileError,
-    "The parent of the given tile cannot be determined."
-);
-create_exception!(
-    fused._native,
-    QuadKeyError,
-    MercantileError,
-    "A quadkey has a digit other than 0-3 or more than 30 digits."
-);
-create_exception!(
-    fused._native,
-    TileArgParsingError,
-    MercantileError,
-    "A tile argument is not a Tile, an (x, y, z) sequence, or three integers."
-);
-create_exception!(
-    fused._native,
-    TileError,
-    MercantileError,
-    "A tile's x or y is not an integer in 0..2**z."
-);
-
-/// The exception class for a core error, chosen by the argument it names.
-pub(super) fn tile_err(err: Error) -> PyErr {
-    let Error::InvalidArgument { name, .. } = &err else {
-        return PyFusedError(err).into();
-    };
-    let message = err.to_string();
-    match name.split('[').next().unwrap_or_default() {
-        "zoom" | "zooms" | "z" => InvalidZoomError::new_err(message),
-        "lat" | "lats" | "north" | "south" => InvalidLatitudeError::new_err(message),
-        "quadkey" => QuadKeyError::new_err(message),
-        "x" | "y" => TileError::new_err(message),
-        "tile" => TileArgParsingError::new_err(message),
-        _ => PyValueError::new_err(message),
-    }
-}
-
 // ---------------------------------------------------------------- argument conversion
 
-pub(super) fn invalid(name: &str, expected: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+/// The error for argument `name` (an `arg`) that is not `expected`, showing `obj`'s repr.
+pub(super) fn invalid(arg: TileArg, name: &str, expected: &str, obj: &Bound<'_, PyAny>) -> PyErr {
     let repr = obj
         .repr()
         .map_or_else(|_| "an unprintable object".to_owned(), |r| r.to_string());
-    tile_err(Error::invalid(name, expected, repr))
+    py_err(Error::tile(arg, name, expected, repr))
 }
 
-pub(super) fn float_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+pub(super) fn float_arg(obj: &Bound<'_, PyAny>, arg: TileArg, name: &str) -> PyResult<f64> {
     obj.extract::<f64>()
-        .map_err(|_| invalid(name, "a number", obj))
+        .map_err(|_| invalid(arg, name, "a number", obj))
 }
 
 /// An integer, or a float with an integral value (mercantile accepts `Tile(1.0, 2.0, 3)`).
-pub(super) fn int_arg(obj: &Bound<'_, PyAny>, name: &str, expected: &str) -> PyResult<i64> {
+pub(super) fn int_arg(
+    obj: &Bound<'_, PyAny>,
+    arg: TileArg,
+    name: &str,
+    expected: &str,
+) -> PyResult<i64> {
     if let Ok(v) = obj.extract::<i64>() {
         return Ok(v);
     }
@@ -94,14 +40,14 @@ pub(super) fn int_arg(obj: &Bound<'_, PyAny>, name: &str, expected: &str) -> PyR
             return Ok(v as i64);
         }
     }
-    Err(invalid(name, expected, obj))
+    Err(invalid(arg, name, expected, obj))
 }
 
 pub(super) const ZOOM_EXPECTED: &str = "an integer 0..=30";
 
 pub(super) fn zoom_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<u8> {
-    let z = int_arg(obj, name, ZOOM_EXPECTED)?;
-    core::check_zoom(z).map_err(|_| tile_err(Error::invalid(name, ZOOM_EXPECTED, z)))
+    let z = int_arg(obj, TileArg::Zoom, name, ZOOM_EXPECTED)?;
+    core::check_zoom(z).map_err(|_| py_err(Error::tile(TileArg::Zoom, name, ZOOM_EXPECTED, z)))
 }
 
 /// `zooms`: one zoom or an iterable of zooms.
@@ -111,11 +57,11 @@ pub(super) fn zooms_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         return Ok(vec![zoom_arg(obj, "zooms")?]);
     }
     if obj.is_instance_of::<PyString>() {
-        return Err(invalid("zooms", EXPECTED, obj));
+        return Err(invalid(TileArg::Zoom, "zooms", EXPECTED, obj));
     }
     let items = obj
         .try_iter()
-        .map_err(|_| invalid("zooms", EXPECTED, obj))?;
+        .map_err(|_| invalid(TileArg::Zoom, "zooms", EXPECTED, obj))?;
     items.map(|item| zoom_arg(&item?, "zooms")).collect()
 }
 
@@ -128,10 +74,10 @@ pub(super) fn tile_from_items(
     y: &Bound<'_, PyAny>,
     z: &Bound<'_, PyAny>,
 ) -> PyResult<Tile> {
-    let x = int_arg(x, "x", "an integer")?;
-    let y = int_arg(y, "y", "an integer")?;
-    let z = int_arg(z, "z", ZOOM_EXPECTED)?;
-    Tile::new(x, y, z).map_err(tile_err)
+    let x = int_arg(x, TileArg::Index, "x", "an integer")?;
+    let y = int_arg(y, TileArg::Index, "y", "an integer")?;
+    let z = int_arg(z, TileArg::Zoom, "z", ZOOM_EXPECTED)?;
+    Tile::new(x, y, z).map_err(py_err)
 }
 
 pub(super) const TILE_EXPECTED: &str =
@@ -149,7 +95,7 @@ fn tile_obj_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<[Bound<'py, PyAny>; 
             return Ok([seq.get_item(0)?, seq.get_item(1)?, seq.get_item(2)?]);
         }
     }
-    Err(invalid("tile", TILE_EXPECTED, obj))
+    Err(invalid(TileArg::Tile, "tile", TILE_EXPECTED, obj))
 }
 
 /// One object that is a tile: a `Tile`, a tuple or another sequence of three integers.
@@ -164,7 +110,8 @@ pub(super) fn tile_arg_items<'py>(args: &Bound<'py, PyTuple>) -> PyResult<[Bound
     match args.len() {
         3 => Ok([args.get_item(0)?, args.get_item(1)?, args.get_item(2)?]),
         1 => tile_obj_items(&args.get_item(0)?),
-        n => Err(tile_err(Error::invalid(
+        n => Err(py_err(Error::tile(
+            TileArg::Tile,
             "tile",
             TILE_EXPECTED,
             format!("{n} arguments"),
@@ -183,10 +130,10 @@ pub(super) fn tile_args(args: &Bound<'_, PyTuple>) -> PyResult<Tile> {
 /// grid gets a FutureWarning, as mercantile gives one.
 pub(super) fn loose_tile_args(args: &Bound<'_, PyTuple>) -> PyResult<LooseTile> {
     let [x, y, z] = tile_arg_items(args)?;
-    let xi = int_arg(&x, "x", "an integer")?;
-    let yi = int_arg(&y, "y", "an integer")?;
-    let zi = int_arg(&z, "z", ZOOM_EXPECTED)?;
-    let t = LooseTile::new(xi, yi, zi).map_err(tile_err)?;
+    let xi = int_arg(&x, TileArg::Index, "x", "an integer")?;
+    let yi = int_arg(&y, TileArg::Index, "y", "an integer")?;
+    let zi = int_arg(&z, TileArg::Zoom, "z", ZOOM_EXPECTED)?;
+    let t = LooseTile::new(xi, yi, zi).map_err(py_err)?;
     if t.in_grid().is_none() {
         warn_outside_grid(args.py(), t)?;
     }

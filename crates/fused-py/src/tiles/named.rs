@@ -192,7 +192,7 @@ impl<'py> NamedTuple<'py> {
         items: [&Bound<'py, PyAny>; N],
     ) -> PyResult<Bound<'py, PyAny>> {
         if !self.direct {
-            return self.make(items.map(std::clone::Clone::clone));
+            return self.make(items.map(Clone::clone));
         }
         let py = self.cls.py();
         // SAFETY: as in `make`; each slot takes a new reference to a live item.

@@ -2,8 +2,10 @@
 //! of warm `python -m fused._worker` processes on this machine). Other backends (a Dask bridge)
 //! implement the same trait.
 
+mod config;
 pub mod pool;
 pub mod protocol;
+mod supervise;
 mod worker;
 
 use std::future::Future;
@@ -11,7 +13,8 @@ use std::pin::Pin;
 
 use fused_core::result::CanonicalResult;
 
-pub use pool::{LocalPool, PoolConfig};
+pub use config::PoolConfig;
+pub use pool::LocalPool;
 pub use protocol::{TileXyz, WorkerError};
 
 /// One UDF call, parameters already validated.

@@ -26,63 +26,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::protocol::DEFAULT_INLINE_LIMIT;
-use super::worker::{rss_bytes, send_signal, WorkerProcess, SIGCANCEL, SIGKILL};
+use super::config::PoolConfig;
+use super::supervise::{recycle_reason, supervise, After};
+use super::worker::WorkerProcess;
 use super::{ExecError, Executor, PoolStats, RunFuture, Task, TaskOutput};
-
-/// How the pool starts and supervises its workers.
-#[derive(Debug, Clone)]
-pub struct PoolConfig {
-    /// The Python interpreter (`python3`, or a venv's python).
-    pub python: String,
-    /// Number of worker processes (at least 1).
-    pub workers: usize,
-    /// Directory for payload files (`<data_dir>/tmp`); absolute.
-    pub result_dir: std::path::PathBuf,
-    /// Results up to this many bytes come back through the pipe; bigger ones through a file.
-    pub inline_limit: usize,
-    /// Extra environment for the workers.
-    pub env: Vec<(String, String)>,
-    /// How long a worker may take to import its libraries and say hello.
-    pub start_timeout: Duration,
-    /// How long a worker may take to exit after its stdin closes at shutdown.
-    pub stop_grace: Duration,
-    /// Time limit of a task whose [`Task::timeout`] is `None`.
-    pub timeout: Duration,
-    /// Resident memory limit of one worker in bytes (`None`: no limit).
-    pub memory_limit: Option<u64>,
-    /// How often a busy worker's memory is read.
-    pub memory_poll: Duration,
-    /// Replace a worker after this many tasks (0: never).
-    pub max_tasks: u64,
-    /// Tasks that may wait for a worker.
-    pub queue_size: usize,
-    /// Ready workers kept aside to replace one that dies.
-    pub spares: usize,
-    /// How long an interrupted UDF has to stop before its worker is killed.
-    pub cancel_grace: Duration,
-}
-
-impl PoolConfig {
-    pub fn new(python: impl Into<String>, workers: usize, result_dir: std::path::PathBuf) -> Self {
-        PoolConfig {
-            python: python.into(),
-            workers: workers.max(1),
-            result_dir,
-            inline_limit: DEFAULT_INLINE_LIMIT,
-            env: Vec::new(),
-            start_timeout: Duration::from_secs(120),
-            stop_grace: Duration::from_secs(3),
-            timeout: Duration::from_secs(120),
-            memory_limit: None,
-            memory_poll: Duration::from_millis(20),
-            max_tasks: 1000,
-            queue_size: 1024,
-            spares: 0,
-            cancel_grace: Duration::from_secs(1),
-        }
-    }
-}
 
 struct Job {
     task: Task,
@@ -380,15 +327,6 @@ async fn next_worker(
     start_worker(shared, &format!("slot {slot}"), stop).await
 }
 
-/// What happens to the worker after a task.
-enum After {
-    Keep,
-    /// Dead or killed: drop it (`kill_on_drop`) and start another.
-    Replace,
-    /// Healthy but due for replacement: stop it gently.
-    Recycle(&'static str),
-}
-
 /// One slot: keep a worker alive and feed it tasks from the shared queue.
 async fn slot_loop(slot: usize, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut first = true;
@@ -418,7 +356,8 @@ async fn slot_loop(slot: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
                 continue; // the client went away while the task waited
             }
             shared.busy.fetch_add(1, Ordering::SeqCst);
-            let after = supervise(&mut worker, job, &shared).await;
+            let (after, took) = supervise(&mut worker, job.task, job.reply, &shared.cfg).await;
+            shared.record_duration(took);
             shared.busy.fetch_sub(1, Ordering::SeqCst);
             tasks += 1;
             let after = match after {
@@ -440,119 +379,5 @@ async fn slot_loop(slot: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
             }
             break;
         }
-    }
-}
-
-/// Why a healthy worker should be replaced now, if it should.
-fn recycle_reason(cfg: &PoolConfig, pid: u32, tasks: u64) -> After {
-    if cfg.max_tasks > 0 && tasks >= cfg.max_tasks {
-        return After::Recycle("it ran --worker-max-tasks tasks");
-    }
-    if let (Some(limit), Some(rss)) = (cfg.memory_limit, rss_bytes(pid)) {
-        if rss > limit {
-            return After::Recycle("its memory stayed above --worker-memory-mb after a task");
-        }
-    }
-    After::Keep
-}
-
-/// Run one task on `worker`, enforcing its time limit, the memory limit and cancellation,
-/// and hand the outcome to the caller. Returns what to do with the worker.
-async fn supervise(worker: &mut WorkerProcess, job: Job, shared: &Shared) -> After {
-    let cfg = &shared.cfg;
-    let Job {
-        task, mut reply, ..
-    } = job;
-    let pid = worker.pid;
-    let limit = task.timeout.unwrap_or(cfg.timeout);
-    let started = Instant::now();
-    let deadline = tokio::time::sleep(limit);
-    tokio::pin!(deadline);
-    // The first reading one period in: a task shorter than that costs no /proc read here
-    // (the check after the task still sees its memory).
-    let mut ticker = tokio::time::interval_at(
-        tokio::time::Instant::now() + cfg.memory_poll,
-        cfg.memory_poll,
-    );
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut cancel_deadline: Option<tokio::time::Instant> = None;
-    let mut killed: Option<ExecError> = None;
-    let run = worker.run(&task, cfg);
-    tokio::pin!(run);
-    let outcome = loop {
-        tokio::select! {
-            biased;
-            r = &mut run => break r,
-            () = &mut deadline, if killed.is_none() => {
-                send_signal(pid, SIGKILL);
-                killed = Some(ExecError::Timeout(format!(
-                    "the UDF ran longer than its time limit of {} s and was stopped \
-                     (set another with the x-fused-timeout header, up to --max-timeout)",
-                    fmt_secs(limit)
-                )));
-            }
-            () = reply.closed(), if cancel_deadline.is_none() && killed.is_none() => {
-                send_signal(pid, SIGCANCEL);
-                cancel_deadline = Some(tokio::time::Instant::now() + cfg.cancel_grace);
-            }
-            () = sleep_until_opt(cancel_deadline), if cancel_deadline.is_some() && killed.is_none() => {
-                send_signal(pid, SIGKILL);
-                killed = Some(ExecError::Cancelled);
-            }
-            _ = ticker.tick(), if cfg.memory_limit.is_some() && killed.is_none() => {
-                let limit = cfg.memory_limit.unwrap_or(u64::MAX);
-                if let Some(rss) = rss_bytes(pid).filter(|r| *r > limit) {
-                    send_signal(pid, SIGKILL);
-                    killed = Some(ExecError::OutOfMemory(format!(
-                        "worker {pid} used {} MiB, over the limit of {} MiB \
-                         (--worker-memory-mb), and was killed",
-                        rss >> 20,
-                        limit >> 20
-                    )));
-                }
-            }
-        }
-    };
-    shared.record_duration(started.elapsed());
-    let (outcome, after) = match (killed, outcome) {
-        (Some(err), _) => {
-            tracing::warn!(pid, task = %task.task_id, "{err}; replacing the worker");
-            (Err(err), After::Replace)
-        }
-        (None, Err(err)) => {
-            tracing::warn!(pid, task = %task.task_id, "{err}; replacing the worker");
-            (Err(err), After::Replace)
-        }
-        (None, Ok(out)) => match &out.result {
-            Err(e) if e.kind == "cancelled" => (Err(ExecError::Cancelled), After::Keep),
-            // sys.exit() in the UDF: the worker caught it and stays, the caller sees a crash.
-            Err(e) if e.kind == "exit" => (
-                Err(ExecError::WorkerCrash(format!(
-                    "worker {pid}: {} (the worker caught it and was kept)",
-                    e.errormsg
-                ))),
-                After::Keep,
-            ),
-            _ => (Ok(out), After::Keep),
-        },
-    };
-    let _ = reply.send(outcome);
-    after
-}
-
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// `2`, `0.5`, `1.25`.
-fn fmt_secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", s as u64)
-    } else {
-        format!("{s}")
     }
 }

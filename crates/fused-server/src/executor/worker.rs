@@ -8,7 +8,7 @@ use fused_core::result::{CanonicalResult, Dtype};
 use tokio::io::BufReader;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use super::pool::PoolConfig;
+use super::config::PoolConfig;
 use super::protocol::{self, FrameError, Hello, Payload, Request, ResponseHeader};
 use super::{ExecError, Task, TaskOutput};
 

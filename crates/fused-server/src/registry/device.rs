@@ -1,12 +1,13 @@
 //! OAuth 2.0 device authorization codes (RFC 8628): issued to a client, approved or denied by a
 //! user on the verification page, polled by the client until it gets its tokens (once).
 
+use fused_core::hash::sha256;
 use rusqlite::{params, OptionalExtension};
 
 use super::users::issue_tokens;
 use super::users::IssuedTokens;
 use super::{
-    ct_eq, is_secret_shape, new_secret, now_ms, sha256, Registry, RegistryError, Result, User,
+    ct_eq, db_now_ms, is_secret_shape, new_secret, Registry, RegistryError, Result, User,
     DEVICE_CODE_PREFIX,
 };
 
@@ -96,7 +97,7 @@ impl Registry {
         interval_s: u64,
     ) -> Result<DeviceAuthorization> {
         let conn = self.conn();
-        let now = now_ms();
+        let now = db_now_ms();
         conn.execute(
             "DELETE FROM device_codes WHERE expires_at_ms < ?1",
             [now - EXPIRED_KEEP_MS],
@@ -197,7 +198,7 @@ impl Registry {
         if !ct_eq(&stored, &hash) || owner_client != client_id {
             return Ok(DevicePoll::Unknown);
         }
-        let now = now_ms();
+        let now = db_now_ms();
         if now >= expires_at_ms {
             return Ok(DevicePoll::Expired);
         }
@@ -259,7 +260,7 @@ impl Registry {
         let Some((expires_at_ms, status)) = row else {
             return Err(RegistryError::NotFound(format!("code {code}")));
         };
-        if now_ms() >= expires_at_ms {
+        if db_now_ms() >= expires_at_ms {
             return Err(RegistryError::Invalid(format!("code {code} has expired")));
         }
         if status != "pending" {

@@ -21,11 +21,10 @@ mod users;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use fused_core::hash::hex;
 use rusqlite::Connection;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 pub use device::{normalize_user_code, DeviceAuthorization, DevicePoll, USER_CODE_ALPHABET};
 pub use udfs::validate_udf_name;
@@ -154,16 +153,14 @@ impl Registry {
     }
 }
 
-/// Unix time in seconds.
-pub(crate) fn now_s() -> i64 {
-    now_ms() / 1000
+/// Unix time in seconds, as the database stores it.
+pub(crate) fn db_now_s() -> i64 {
+    db_now_ms() / 1000
 }
 
-/// Unix time in milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// Unix time in milliseconds ([`fused_core::time::now_ms`]), as the database stores it.
+pub(crate) fn db_now_ms() -> i64 {
+    i64::try_from(fused_core::time::now_ms()).unwrap_or(i64::MAX)
 }
 
 /// A new secret: `prefix` followed by 32 random bytes in lowercase hex.
@@ -172,25 +169,6 @@ pub(crate) fn new_secret(prefix: &str) -> Result<String> {
     getrandom::fill(&mut bytes)
         .map_err(|e| RegistryError::Db(format!("system random source failed: {e}")))?;
     Ok(format!("{prefix}{}", hex(&bytes)))
-}
-
-/// SHA-256 of `data`.
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    let digest = Sha256::digest(data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&digest);
-    out
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }
 
 /// Constant-time equality of two byte strings (the length is not secret).

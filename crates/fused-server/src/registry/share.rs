@@ -1,10 +1,11 @@
 //! Share tokens: anonymous run access to the latest version of one saved UDF. Only a token's
 //! hash and a short non-secret hint (its first 12 characters) are stored.
 
+use fused_core::hash::sha256;
 use rusqlite::{params, OptionalExtension};
 
 use super::{
-    ct_eq, is_secret_shape, new_secret, now_s, sha256, Registry, RegistryError, Result, SavedUdf,
+    ct_eq, db_now_s, is_secret_shape, new_secret, Registry, RegistryError, Result, SavedUdf,
     ShareToken, User, SHARE_TOKEN_PREFIX,
 };
 
@@ -21,7 +22,7 @@ impl Registry {
             return Err(RegistryError::NotFound(format!("UDF {name}")));
         };
         let token = new_secret(SHARE_TOKEN_PREFIX)?;
-        let now = now_s();
+        let now = db_now_s();
         conn.execute(
             "INSERT INTO share_tokens (token_hash, token_hint, udf_id, created_at)
              VALUES (?1, ?2, ?3, ?4)",

@@ -8,7 +8,8 @@ use fused_core::params::TypeSpec;
 use rusqlite::{params, OptionalExtension, Row};
 use serde_json::Value;
 
-use super::{hex, now_s, sha256, Registry, RegistryError, Result, SavedUdf, User};
+use super::{db_now_s, Registry, RegistryError, Result, SavedUdf, User};
+use fused_core::hash::{hex, sha256};
 
 /// Longest UDF name.
 pub const MAX_UDF_NAME_LEN: usize = 100;
@@ -236,7 +237,7 @@ impl Registry {
                 |r| r.get(0),
             )
             .optional()?;
-        let now = now_s();
+        let now = db_now_s();
         let udf_id = match udf_id {
             Some(_) if !overwrite => {
                 return Err(RegistryError::Conflict(format!(

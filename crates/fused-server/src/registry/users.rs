@@ -1,10 +1,11 @@
 //! Users, API keys, access and refresh tokens, and bearer authentication.
 
+use fused_core::hash::sha256;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{
-    ct_eq, is_secret_shape, new_secret, now_ms, now_s, sha256, Registry, RegistryError, Result,
-    User, ACCESS_TOKEN_PREFIX, API_KEY_PREFIX, REFRESH_TOKEN_PREFIX,
+    ct_eq, db_now_ms, db_now_s, is_secret_shape, new_secret, Registry, RegistryError, Result, User,
+    ACCESS_TOKEN_PREFIX, API_KEY_PREFIX, REFRESH_TOKEN_PREFIX,
 };
 
 /// Lifetime of a refresh token (90 days); each use rotates it.
@@ -86,7 +87,7 @@ impl Registry {
         }
         tx.execute(
             "INSERT INTO users (email, created_at) VALUES (?1, ?2)",
-            params![email, now_s()],
+            params![email, db_now_s()],
         )?;
         let user = User {
             id: tx.last_insert_rowid(),
@@ -154,7 +155,7 @@ impl Registry {
                 })
                 .optional()?;
             Ok(row.and_then(|(stored, id, email, expires_at_ms)| {
-                (ct_eq(&stored, &hash) && now_ms() < expires_at_ms).then_some(User { id, email })
+                (ct_eq(&stored, &hash) && db_now_ms() < expires_at_ms).then_some(User { id, email })
             }))
         } else {
             Ok(None)
@@ -214,7 +215,7 @@ impl Registry {
             "DELETE FROM refresh_tokens WHERE token_hash = ?1",
             [&hash[..]],
         )?;
-        if now_ms() >= expires_at_ms {
+        if db_now_ms() >= expires_at_ms {
             tx.commit()?;
             return Ok(None);
         }
@@ -229,7 +230,7 @@ fn insert_api_key(tx: &Transaction<'_>, user: &User) -> Result<String> {
     let key = new_secret(API_KEY_PREFIX)?;
     tx.execute(
         "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (?1, ?2, ?3)",
-        params![&sha256(key.as_bytes())[..], user.id, now_s()],
+        params![&sha256(key.as_bytes())[..], user.id, db_now_s()],
     )?;
     Ok(key)
 }
@@ -240,7 +241,7 @@ pub(super) fn issue_tokens(
     user: User,
     access_ttl_s: u64,
 ) -> Result<IssuedTokens> {
-    let now = now_ms();
+    let now = db_now_ms();
     tx.execute("DELETE FROM access_tokens WHERE expires_at_ms <= ?1", [now])?;
     tx.execute(
         "DELETE FROM refresh_tokens WHERE expires_at_ms <= ?1",

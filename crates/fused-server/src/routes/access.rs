@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
 
-use super::auth::bearer_token;
-use super::registry::{Registry, SavedUdf, User};
 use super::response::RunResponse;
 use super::AppState;
+use crate::auth::bearer_token;
+use crate::registry::{Registry, SavedUdf, User};
 
 /// Run a registry call on the blocking pool; a registry failure becomes a 500.
 async fn blocking<T: Send + 'static>(

@@ -27,13 +27,12 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 
+use crate::auth;
 use crate::executor::Executor;
 use crate::metrics::Metrics;
+use crate::registry::Registry;
 
-pub use crate::{auth, registry};
 pub use fused_core::encode;
-
-use registry::Registry;
 
 /// Largest request body accepted (a UDF package with its headers).
 pub const MAX_BODY_BYTES: usize = 100 * 1024 * 1024;
@@ -59,9 +58,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(executor: Arc<dyn Executor>, registry: Arc<Registry>) -> Self {
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let started = fused_core::time::now_ms();
         AppState {
             executor,
             registry,
@@ -104,7 +101,7 @@ impl AppState {
     }
 
     /// The cache's counters.
-    pub fn cache_stats(&self) -> crate::cache::CacheStats {
+    pub fn cache_stats(&self) -> crate::runcache::CacheStats {
         self.cache.stats()
     }
 

@@ -47,10 +47,11 @@ pub fn parse_tile(z: &str, x: &str, y_ext: &str) -> Result<(Tile, Option<String>
     };
     let (zi, xi, yi) = (int("z", z)?, int("x", x)?, int("y", y)?);
     let tile = Tile::new(xi, yi, zi).map_err(|e| match e {
-        fused_core::Error::InvalidArgument {
+        fused_core::Error::Tile {
             name,
             expected,
             value,
+            ..
         } => format!("invalid tile {name}: expected {expected}, got {value}"),
         other => format!("invalid tile: {other}"),
     })?;

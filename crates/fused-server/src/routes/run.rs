@@ -15,10 +15,12 @@ use super::encode::{self, FormatRequest, TileBounds};
 use super::params::{self, OutputChoice, ParamError};
 use super::response::{Metadata, RunResponse};
 use super::AppState;
-use crate::cache::entry::{now_ms, Entry};
-use crate::cache::flight::Role;
-use crate::cache::{key, RunCache, DEFAULT_MAX_AGE};
 use crate::executor::{ExecError, Task, TaskOutput, TileXyz, WorkerError};
+use crate::runcache::flight::Role;
+use crate::runcache::RunCache;
+use fused_core::runcache::entry::Entry;
+use fused_core::runcache::{key, DEFAULT_MAX_AGE};
+use fused_core::time::now_ms;
 
 /// Response header saying whether the result came from the cache.
 pub const CACHED_HEADER: &str = "x-fused-cached";

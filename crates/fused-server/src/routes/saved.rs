@@ -10,11 +10,11 @@ use super::access::{authenticate, own_udf};
 use super::observe::RequestId;
 use super::params::split_query;
 use super::path::{parse_tile, split_extension, tile_or_400};
-use super::registry::SavedUdf;
 use super::response::RunResponse;
 use super::run::{run, RunHeaders, RunSpec, TIMEOUT_HEADER};
 use super::AppState;
-use crate::cache::key;
+use crate::registry::SavedUdf;
+use fused_core::runcache::key;
 
 const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 

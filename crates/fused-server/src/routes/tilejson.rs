@@ -21,9 +21,9 @@ use fused_core::tileset::TileFormat;
 
 use super::access::{authenticate, own_udf, shared_udf};
 use super::observe::RequestId;
-use super::registry::SavedUdf;
 use super::response::RunResponse;
 use super::AppState;
+use crate::registry::SavedUdf;
 
 /// Saved UDF versions whose fields are remembered at most (then the memo starts over).
 const MAX_VERSIONS: usize = 10_000;

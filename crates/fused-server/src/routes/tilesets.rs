@@ -671,10 +671,13 @@ pub async fn upload(
         }
     ));
     let replaced = target.exists() || other.exists();
-    let owner_tmp = dir.join(format!(".upload-{rid}.owner"));
+    let (owner_path, email) = (owner_file(&dir, &name), user.email.clone());
     let renamed = async {
-        tokio::fs::write(&owner_tmp, user.email.as_bytes()).await?;
-        tokio::fs::rename(&owner_tmp, owner_file(&dir, &name)).await?;
+        tokio::task::spawn_blocking(move || {
+            fused_core::fsutil::write_atomic(&owner_path, email.as_bytes())
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         tokio::fs::rename(&tmp, &target).await?;
         if other.exists() {
             tokio::fs::remove_file(&other).await?;
@@ -684,7 +687,6 @@ pub async fn upload(
     .await;
     if let Err(e) = renamed {
         let _ = tokio::fs::remove_file(&tmp).await;
-        let _ = tokio::fs::remove_file(&owner_tmp).await;
         let msg = format!("cannot store tileset {name:?}: {e}");
         return error(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg);
     }

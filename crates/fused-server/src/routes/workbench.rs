@@ -18,7 +18,6 @@
 mod examples;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -28,16 +27,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use fused_core::package::{package_from_code, UdfPackage};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::access::{authenticate, shared_udf};
 use super::observe::RequestId;
 use super::params::OutputChoice;
-use super::registry::SavedUdf;
 use super::response::RunResponse;
 use super::run::{run, RunSpec};
 use super::saved::run_headers;
 use super::AppState;
+use crate::registry::SavedUdf;
 
 /// The page and its assets, built by `web/build.sh` (see `web/README.md`).
 const INDEX_HTML: &[u8] = include_bytes!("../../assets/workbench/index.html");
@@ -110,13 +108,8 @@ fn origin_of(url: &str) -> Option<String> {
 }
 
 fn etag_of(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut tag = String::from("\"");
-    for b in &digest[..12] {
-        let _ = write!(tag, "{b:02x}");
-    }
-    tag.push('"');
-    tag
+    let digest = fused_core::hash::sha256(bytes);
+    format!("\"{}\"", fused_core::hash::hex(&digest[..12]))
 }
 
 /// A static body with its content type, an ETag (304 when `If-None-Match` matches) and
@@ -310,7 +303,7 @@ async fn list_examples(
 /// "parameters": [{"name", "spec", "required", "default"}]}`. The annotation -> type spec
 /// rules live in the SDK (`fused._spec`), so a worker works them out: the probe UDF loads
 /// the package as `fused.load` would and reads its entrypoint's signature. Errors in the
-/// code (a SyntaxError, a failing import) come back like any run's, in `x-fused-metadata`.
+/// code (a `SyntaxError`, a failing import) come back like any run's, in `x-fused-metadata`.
 async fn signature(
     State(state): State<AppState>,
     RequestId(rid): RequestId,

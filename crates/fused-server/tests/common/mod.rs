@@ -6,9 +6,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use fused_server::auth;
 use fused_server::executor::Executor;
-use fused_server::routes::registry::Registry;
-use fused_server::routes::{auth, router, AppState};
+use fused_server::registry::Registry;
+use fused_server::routes::{router, AppState};
 use serde_json::Value;
 
 pub struct Server<F> {

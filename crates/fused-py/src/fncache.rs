@@ -1,11 +1,11 @@
-//! `@fused.cache` disk store bindings (`fused_core::cache`): `cache_get`, `cache_put`,
+//! `@fused.cache` disk store bindings (`fused_core::fncache`): `cache_get`, `cache_put`,
 //! `cache_remove` and `cache_lock` (a context manager). Disk I/O and lock waits run with
 //! the GIL released.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fused_core::cache::{CacheLock, CacheStore};
+use fused_core::fncache::{CacheLock, CacheStore};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -95,7 +95,7 @@ impl PyCacheLock {
 /// A lock object for `key` in `dir` that waits up to `timeout_s` seconds when entered.
 #[pyfunction]
 fn cache_lock(dir: PathBuf, key: &str, timeout_s: f64) -> PyResult<PyCacheLock> {
-    fused_core::cache::validate_key(key).map_err(crate::error::PyFusedError)?;
+    fused_core::fncache::validate_key(key).map_err(crate::error::PyFusedError)?;
     Ok(PyCacheLock {
         store: CacheStore::new(dir),
         key: key.to_string(),

@@ -5,13 +5,14 @@
 //! checksum does not match is treated as missing and removed.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::cache::lock::CacheLock;
 use crate::error::{Error, Result};
+use crate::fncache::lock::CacheLock;
+use crate::fsutil;
+use crate::time::now_ms;
 
 /// First bytes of every entry file.
 pub const MAGIC: [u8; 4] = *b"FCCH";
@@ -43,12 +44,6 @@ pub fn validate_key(key: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A folder of cache entries. Cheap to create; holds no open files.
@@ -105,24 +100,10 @@ impl CacheStore {
     /// over the entry, so readers see the old entry, the new one, or none, never a part.
     pub fn put(&self, key: &str, payload: &[u8]) -> Result<()> {
         let path = self.entry_path(key)?;
-        let shard = self.shard(key);
-        fs::create_dir_all(&shard).map_err(|e| Error::io(&shard, e))?;
-        let tmp = shard.join(temp_name(key));
-        let written = (|| -> std::io::Result<()> {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(&encode_header(now_ms(), payload))?;
-            f.write_all(payload)?;
-            f.sync_data()?;
-            Ok(())
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io(&tmp, e));
-        }
-        fs::rename(&tmp, &path).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            Error::io(&path, e)
-        })
+        let mut entry = Vec::with_capacity(HEADER_LEN + payload.len());
+        entry.extend_from_slice(&encode_header(now_ms(), payload));
+        entry.extend_from_slice(payload);
+        fsutil::write_atomic(&path, &entry).map_err(|e| Error::io(&path, e))
     }
 
     /// Delete the entry for `key`; `Ok(false)` when there was none.
@@ -143,12 +124,6 @@ impl CacheStore {
         fs::create_dir_all(&shard).map_err(|e| Error::io(&shard, e))?;
         CacheLock::acquire(&path, timeout)
     }
-}
-
-fn temp_name(key: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(".{key}.{}.{n}.tmp", std::process::id())
 }
 
 fn encode_header(created_ms: u64, payload: &[u8]) -> [u8; HEADER_LEN] {

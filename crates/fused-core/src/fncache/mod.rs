@@ -1,4 +1,5 @@
-//! On-disk store for `@fused.cache`: one file per entry, written atomically, checked on
+//! On-disk store for `@fused.cache` (function results; the run result cache is
+//! [`crate::runcache`]): one file per entry, written atomically, checked on
 //! read, with a per-key lock file so concurrent processes compute a value once.
 //!
 //! * [`store`]: [`CacheStore`] (`get`, `put`, `remove`) and the entry format.

@@ -3,15 +3,12 @@
 //! single flight for identical concurrent requests.
 //!
 //! Keys, the entry format and both tiers live in `fused_core::runcache` (the local engine
-//! uses them too) and are re-exported here under their old paths:
-//! * [`key`]: run keys, namespaces (what invalidation removes) and ETags.
-//! * [`entry`]: an entry and its binary form (checksummed; corrupt entries are never served).
-//! * [`memory`]: the LRU tier. * [`disk`]: the file tier.
+//! uses them too): `key` (run keys, namespaces, ETags), `entry` (the checksummed binary
+//! form), `memory` (the LRU tier) and `disk` (the file tier).
 //!
 //! Here: [`flight`] (single flight) and [`RunCache`], the async two-tier wrapper.
 
 pub mod flight;
-pub use fused_core::runcache::{disk, entry, key, memory};
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -20,12 +17,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use disk::{DiskRead, DiskStore};
-pub use entry::Entry;
-use memory::MemoryLru;
-
-/// Default lifetime: 90 days.
-pub use fused_core::runcache::DEFAULT_MAX_AGE;
+use fused_core::runcache::disk::{DiskRead, DiskStore};
+use fused_core::runcache::entry::Entry;
+use fused_core::runcache::memory::MemoryLru;
 
 /// Counters for `/health` (and later `/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

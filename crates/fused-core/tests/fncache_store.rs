@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fused_core::cache::{checksum, validate_key, CacheStore, HEADER_LEN};
+use fused_core::fncache::{checksum, validate_key, CacheStore, HEADER_LEN};
 
 const KEY: &str = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12";
 
