@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union, cast
 
 from fused import _native
 
@@ -196,7 +196,8 @@ def _remote_tile(
     try:
         resp = run_udf(body, (x, y, z), None)
     except ServerError as err:
-        exc = run_error(_NamedUdf(payload["package"].get("name", "udf")), err)
+        named = cast("Udf", _NamedUdf(payload["package"].get("name", "udf")))
+        exc = run_error(named, err)
         return None, None, f"{type(exc).__name__}: {exc}"
     except OSError as exc:
         return None, None, f"{type(exc).__name__}: {exc}"
@@ -368,6 +369,7 @@ def export(
                     continue
                 if writer is None:
                     fmt = fmt or got
+                    assert fmt is not None  # a tile with data says its format
                     writer = _native.TilesetWriter(str(path), fmt, overwrite)
                 t0 = time.perf_counter()
                 try:
