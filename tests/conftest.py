@@ -21,3 +21,12 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FUSED_CACHE_DIR", str(home / "cache"))
     monkeypatch.delenv("FUSED_SERVER_URL", raising=False)
     monkeypatch.delenv("FUSED_AUTH_TOKEN", raising=False)
+
+
+@pytest.fixture
+def remote(server, monkeypatch):
+    """The SDK pointed at the test module's own `server` fixture (a real fused-server):
+    `fused.run` then uses the remote engine by default."""
+    monkeypatch.setenv("FUSED_SERVER_URL", server.base)
+    monkeypatch.setenv("FUSED_AUTH_TOKEN", server.key)
+    return server

@@ -42,13 +42,6 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture
-def remote(server, monkeypatch):
-    monkeypatch.setenv("FUSED_SERVER_URL", server.base)
-    monkeypatch.setenv("FUSED_AUTH_TOKEN", server.key)
-    return server
-
-
 def _open(body: bytes):
     assert body[:4] == b"II*\x00", body[:64]
     return rasterio.MemoryFile(body).open()

@@ -32,13 +32,6 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture
-def remote(server, monkeypatch):
-    monkeypatch.setenv("FUSED_SERVER_URL", server.base)
-    monkeypatch.setenv("FUSED_AUTH_TOKEN", server.key)
-    return server
-
-
 def _get(url: str, token: str | None = None):
     req = urllib.request.Request(url)
     if token:
