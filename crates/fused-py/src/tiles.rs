@@ -37,10 +37,7 @@ fn tile<'py>(
     zoom: &Bound<'py, PyAny>,
     truncate: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (lng_v, lat_v) = (
-        float_arg(lng, TileArg::Other, "lng")?,
-        float_arg(lat, TileArg::Latitude, "lat")?,
-    );
+    let (lng_v, lat_v) = lnglat_args(lng, lat)?;
     let t = core::tile(lng_v, lat_v, zoom_arg(zoom, "zoom")?, truthy(truncate)?).map_err(py_err)?;
     py_tile(lng.py(), t)
 }
@@ -89,10 +86,7 @@ fn xy(
     lat: &Bound<'_, PyAny>,
     truncate: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(f64, f64)> {
-    let (lng, lat) = (
-        float_arg(lng, TileArg::Other, "lng")?,
-        float_arg(lat, TileArg::Latitude, "lat")?,
-    );
+    let (lng, lat) = lnglat_args(lng, lat)?;
     core::xy(lng, lat, truthy(truncate)?).map_err(py_err)
 }
 
@@ -116,13 +110,18 @@ fn lnglat<'py>(
     py_floats(py, &classes(py)?.lnglat, [c.lng, c.lat])
 }
 
+/// A point's `lng` and `lat` arguments as numbers (a bad latitude is InvalidLatitudeError).
+fn lnglat_args(lng: &Bound<'_, PyAny>, lat: &Bound<'_, PyAny>) -> PyResult<(f64, f64)> {
+    Ok((
+        float_arg(lng, TileArg::Other, "lng")?,
+        float_arg(lat, TileArg::Latitude, "lat")?,
+    ))
+}
+
 /// Clamp a longitude to -180..180 and a latitude to -90..90, as a tuple (lng, lat).
 #[pyfunction]
 fn truncate_lnglat(lng: &Bound<'_, PyAny>, lat: &Bound<'_, PyAny>) -> PyResult<(f64, f64)> {
-    let (lng, lat) = (
-        float_arg(lng, TileArg::Other, "lng")?,
-        float_arg(lat, TileArg::Latitude, "lat")?,
-    );
+    let (lng, lat) = lnglat_args(lng, lat)?;
     Ok(core::truncate_lnglat(lng, lat))
 }
 
@@ -274,10 +273,7 @@ fn _xy(
     lat: &Bound<'_, PyAny>,
     truncate: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(f64, f64)> {
-    let (lng, lat) = (
-        float_arg(lng, TileArg::Other, "lng")?,
-        float_arg(lat, TileArg::Latitude, "lat")?,
-    );
+    let (lng, lat) = lnglat_args(lng, lat)?;
     core::world_xy(lng, lat, truthy(truncate)?).map_err(py_err)
 }
 
