@@ -50,6 +50,7 @@ def timed(fn):
         out.append(time.perf_counter_ns() - t)
     return out
 
+fresh = iter(range(10, 10**9))
 base = timed(lambda: direct(a=1))
 results = {"version": fused.__version__, "direct_p50_us": p(base, 0.5) / 1e3}
 for label, fn in [
@@ -65,6 +66,11 @@ for label, fn in [
     ),
     # the default: after the first call, every call is a run-cache hit
     ("fused.run(udf, engine='local') (cache hit)", lambda: fused.run(trivial, engine="local")),
+    # the default path on a miss: each call a new argument, run and its result stored
+    (
+        "fused.run(udf, engine='local', a=<new>) (cache miss, stored)",
+        lambda: fused.run(trivial, engine="local", a=next(fresh)),
+    ),
 ]:
     try:
         s = timed(fn)

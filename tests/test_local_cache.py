@@ -34,6 +34,8 @@ def runs(path: Path) -> int:
 
 
 def entries() -> list[Path]:
+    """The entry files on disk once every write-behind has landed."""
+    _runcache.flush_all()
     root = Path(os.environ["FUSED_CACHE_DIR"]) / "runs"
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
@@ -299,7 +301,7 @@ def test_corrupt_entry_is_recomputed_and_replaced(counter, damage):
         assert fused.run(udf, path=p, n=4) == {"n": 4, "type": "int"}
     assert runs(counter) == 2
     # replaced by an intact entry, served again
-    assert entry.exists() and entry.read_bytes() != bytes(raw)
+    assert entries() == [entry] and entry.read_bytes() != bytes(raw)
     assert fused.run(udf, path=p, n=4) == {"n": 4, "type": "int"}
     assert runs(counter) == 2
 
@@ -521,3 +523,42 @@ def test_server_and_local_keys_agree(tmp_path, monkeypatch):
     local_files = [p.relative_to(Path(os.environ["FUSED_CACHE_DIR"]) / "runs") for p in entries()]
     assert len(local_files) == 1
     assert server_files == local_files
+
+
+def test_results_stored_behind_are_on_disk_when_the_interpreter_exits(tmp_path):
+    """A miss returns before its entry is written; every entry is on disk after a normal exit."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "exit-cache"
+    log = tmp_path / "runs.log"
+    script = tmp_path / "behind.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import fused
+
+            @fused.udf
+            def double(a: int = 1):
+                import os
+
+                with open(os.environ["RUNS_LOG"], "a") as f:
+                    f.write("x")
+                return {"a": a * 2}
+
+            for a in range(300):
+                assert fused.run(double, a=a) == {"a": a * 2}
+                # served at once, before or after its write
+                assert fused.run(double, a=a) == {"a": a * 2}
+            """
+        )
+    )
+    env = {**os.environ, "FUSED_CACHE_DIR": str(cache), "RUNS_LOG": str(log)}
+    subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=120)
+    assert log.read_text() == "x" * 300
+    files = [p for p in (cache / "runs").rglob("*") if p.is_file()]
+    assert len(files) == 300, len(files)
+    assert not [p for p in files if ".tmp" in p.name]
+    # a new process serves all 300 from disk without running the code
+    subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=120)
+    assert log.read_text() == "x" * 300

@@ -224,8 +224,15 @@ class RunStore:
         bounds: Optional[Sequence[float]] = None,
         content_type: Optional[str] = None,
         tile: Optional[tuple[int, int, int]] = None,
+        behind: bool = False,
     ) -> None:
-        """Store a result for `max_age_s` seconds; OSError when it cannot be written."""
+        """Store a result for `max_age_s` seconds; OSError when it cannot be written.
+        `behind=True` returns before the disk write (a background thread writes it, in put
+        order); OSError then reports an earlier write that failed."""
+    def flush(self) -> None:
+        """Wait until every result put behind is on disk; OSError names a failed write."""
+    def pending_usage(self) -> tuple[int, int]:
+        """(entries, bytes) put behind and not yet written."""
     def path(self, namespace: str, key: str) -> Optional[Path]: ...
     def remove(self, namespace: str, key: str) -> bool: ...
     def clear_memory(self) -> None: ...

@@ -8,7 +8,9 @@ and the tile (z/x/y; a bbox also by its bounds and geometry). A parameter value 
 content hash (an arbitrary object) makes the run uncached.
 
 Store: `$FUSED_CACHE_DIR/runs/<code namespace>/<key>` (default `~/.cache/fused/runs`), one
-checksummed file per entry written atomically by Rust, plus an in-process memory tier of
+checksummed file per entry written atomically by Rust (write-behind: a miss returns its result
+without waiting for the disk; the entry is served from memory at once, written by a Rust
+thread in put order, and flushed at interpreter exit), plus an in-process memory tier of
 canonical bytes (`FUSED_RUN_CACHE_MEMORY_MB`, default 64; 0 turns it off) that serves an entry
 only while its file is unchanged. A hit rebuilds a new Python object each time.
 
@@ -21,6 +23,7 @@ folder, corrupt entry) falls back to running the UDF, with one warning per kind 
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from fused._tile import TileArg
     from fused._udf import Udf
 
-__all__ = ["DEFAULT_MAX_AGE_S", "cached_call", "run_store"]
+__all__ = ["DEFAULT_MAX_AGE_S", "cached_call", "flush_all", "run_store"]
 
 DEFAULT_MAX_AGE_S = 90 * 86400
 _KEEP_STORES = 4
@@ -59,9 +62,24 @@ def run_store() -> Any:
             mb = 64.0
         store = _native.RunStore(os.path.join(root, "runs"), max(0, int(mb * 1024 * 1024)))
         while len(_stores) >= _KEEP_STORES:
-            _stores.pop(next(iter(_stores)))
+            _flush(_stores.pop(next(iter(_stores))))
+        if not _stores:
+            atexit.register(flush_all)
         _stores[base] = store
     return store
+
+
+def _flush(store: Any) -> None:
+    try:
+        store.flush()
+    except OSError as exc:
+        _warn_once("write", f"cannot store a result in {store.dir} ({exc})")
+
+
+def flush_all() -> None:
+    """Wait until every result stored behind (write-behind) is on disk."""
+    for store in list(_stores.values()):
+        _flush(store)
 
 
 def _warn_once(kind: str, message: str) -> None:
@@ -202,7 +220,7 @@ def cached_call(
             pieces = None
         if pieces is not None:
             try:
-                store.put(namespace, key, lifetime, tile=xyz, **pieces)
+                store.put(namespace, key, lifetime, tile=xyz, behind=True, **pieces)
             except Exception as exc:  # noqa: BLE001
                 _warn_once("write", f"cannot store a result in {store.dir} ({exc})")
     return result

@@ -296,3 +296,88 @@ fn tiered_store_keeps_every_kind_and_bounds_memory() {
         assert!(matches!(store.get("aa", k, 60), DiskRead::Hit(_)), "{k}");
     }
 }
+
+#[test]
+fn put_behind_serves_at_once_and_writes_whole_files_in_the_background() {
+    let dir = tempdir("behind");
+    let store = TieredStore::new(&dir, 1 << 20);
+    for i in 0..200u32 {
+        let key = format!("{i:04x}");
+        store
+            .put_behind("ab", &key, entry(json!({ "i": i }), 60))
+            .unwrap();
+        // served before (or while) it is written
+        assert_eq!(json_of(&store.get("ab", &key, 60)), Some(json!({ "i": i })));
+    }
+    store.flush().unwrap();
+    assert_eq!(store.pending_usage(), (0, 0));
+    // every file is whole: another store (no memory) reads each one from disk
+    let other = TieredStore::new(&dir, 0);
+    for i in 0..200u32 {
+        let key = format!("{i:04x}");
+        assert_eq!(json_of(&other.get("ab", &key, 60)), Some(json!({ "i": i })));
+    }
+    // no temporary file is left behind
+    let names: Vec<String> = std::fs::read_dir(dir.join("ab"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 200, "{names:?}");
+}
+
+#[test]
+fn put_behind_keeps_the_newest_value_and_a_removal_is_never_undone() {
+    let dir = tempdir("behind-order");
+    let store = TieredStore::new(&dir, 1 << 20);
+    for v in 0..50 {
+        store.put_behind("ab", "01", entry(json!(v), 60)).unwrap();
+    }
+    store.flush().unwrap();
+    let other = TieredStore::new(&dir, 0);
+    assert_eq!(json_of(&other.get("ab", "01", 60)), Some(json!(49)));
+
+    // removed right after being put: neither served nor on disk once the writer is done
+    for i in 0..100u32 {
+        let key = format!("{i:04x}");
+        store.put_behind("cd", &key, entry(json!(i), 60)).unwrap();
+        assert!(store.remove("cd", &key));
+        assert!(matches!(store.get("cd", &key, 60), DiskRead::Missing));
+    }
+    store.flush().unwrap();
+    assert_eq!(std::fs::read_dir(dir.join("cd")).unwrap().count(), 0);
+
+    // a stricter reader gets Stale from the queue too
+    let mut old = entry(json!("old"), 3600);
+    old.created_at = now_ms() - 10_000;
+    store.put_behind("ab", "02", old).unwrap();
+    assert!(matches!(store.get("ab", "02", 5), DiskRead::Stale));
+    // names that are not hex are refused before queueing
+    assert!(store.put_behind("../x", "01", entry(json!(1), 60)).is_err());
+}
+
+#[test]
+fn put_behind_reports_a_failed_write_to_the_next_call_and_drop_flushes() {
+    let dir = tempdir("behind-fail");
+    // a file where the namespace folder should be: every write under it fails
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ee"), b"not a folder").unwrap();
+    let store = TieredStore::new(&dir, 0);
+    // the first entry of a namespace is written directly: the failure is this call's
+    assert!(store.put_behind("ee", "01", entry(json!(1), 60)).is_err());
+    // a namespace that worked, then broke: reported by the next flush (or put), once
+    store.put_behind("dd", "01", entry(json!(1), 60)).unwrap();
+    std::fs::remove_dir_all(dir.join("dd")).unwrap();
+    std::fs::write(dir.join("dd"), b"not a folder").unwrap();
+    store.put_behind("dd", "02", entry(json!(2), 60)).unwrap();
+    let err = store.flush().unwrap_err().to_string();
+    assert!(err.contains("dd/02"), "{err}");
+    store.flush().unwrap();
+
+    let store = TieredStore::new(&dir, 0);
+    store
+        .put_behind("ff", "01", entry(json!("kept"), 60))
+        .unwrap();
+    drop(store);
+    let other = TieredStore::new(&dir, 0);
+    assert_eq!(json_of(&other.get("ff", "01", 60)), Some(json!("kept")));
+}

@@ -221,8 +221,10 @@ impl PyRunStore {
     /// C-order bytes, `dtype` as numpy's `dtype.str`, `shape`, optional `bounds`), "json"
     /// (`value`: None, bool, int, float, str, list or dict with str keys), "bytes"
     /// (`payload`, `content_type`). `tile`: `(z, x, y)`. `OSError` when it cannot be written.
+    /// `behind=True` returns before the disk write (served at once, written by a background
+    /// thread in put order; `OSError` then reports an earlier write that failed).
     #[pyo3(signature = (namespace, key, max_age_s, kind, *, payload=None, value=None, dtype=None,
-                        shape=None, bounds=None, content_type=None, tile=None))]
+                        shape=None, bounds=None, content_type=None, tile=None, behind=false))]
     #[allow(clippy::too_many_arguments)]
     fn put(
         &self,
@@ -238,6 +240,7 @@ impl PyRunStore {
         bounds: Option<[f64; 4]>,
         content_type: Option<&str>,
         tile: Option<(u32, u32, u32)>,
+        behind: bool,
     ) -> PyResult<()> {
         let result =
             canonical_from_parts(kind, payload, value, dtype, shape, bounds, content_type)?;
@@ -248,8 +251,25 @@ impl PyRunStore {
             tile,
         };
         let store = &self.inner;
-        py.detach(|| store.put(namespace, key, entry))?;
+        if behind {
+            store.put_behind(namespace, key, entry)?;
+        } else {
+            py.detach(|| store.put(namespace, key, entry))?;
+        }
         Ok(())
+    }
+
+    /// Wait until every result put with `behind=True` is on disk (`OSError` names the first
+    /// one that could not be written since the last report).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let store = &self.inner;
+        py.detach(|| store.flush())?;
+        Ok(())
+    }
+
+    /// `(entries, bytes)` put with `behind=True` and not yet written.
+    fn pending_usage(&self) -> (usize, usize) {
+        self.inner.pending_usage()
     }
 
     /// The file of an entry (whether or not it exists); None for names that are not hex.

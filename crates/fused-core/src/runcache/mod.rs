@@ -5,8 +5,10 @@
 //! * [`entry`]: an entry and its binary form (checksummed; corrupt entries are never served).
 //! * [`disk`]: the file tier, one file per entry under `<dir>/<namespace>/<key>`.
 //! * [`memory`]: the LRU tier, bounded by bytes.
-//! * [`tiered`]: both tiers behind one blocking API (the local engine's store).
+//! * [`tiered`]: both tiers behind one blocking API (the local engine's store), with a
+//!   write-behind queue (`behind`) so storing a result does not wait for the disk.
 
+mod behind;
 pub mod disk;
 pub mod entry;
 pub mod key;
