@@ -198,10 +198,11 @@ class JobPool:
         the pool's tasks and stops its workers."""
         if self._unfinished == 0:
             return
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=self.n_jobs, disable=not _interactive(), unit="run", smoothing=0.1)
+        bar = None
         try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.n_jobs, disable=not _interactive(), unit="run", smoothing=0.1)
             bar.update(self.n_jobs - self._unfinished)
             while self._unfinished:
                 before = self._unfinished
@@ -211,7 +212,8 @@ class JobPool:
             self._interrupted()
             raise
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
 
     def tail(self, stop_on_exception: bool = False, timeout: Optional[float] = None) -> None:
         """Wait, printing each task's status as it finishes. `stop_on_exception`: raise the

@@ -84,10 +84,12 @@ fn make_task(
 }
 
 /// A warm local worker pool for `udf.map(engine="local")`.
-#[pyclass(module = "fused._native", name = "WorkerPool")]
+#[pyclass(module = "fused._native", name = "WorkerPool", frozen)]
 struct PyWorkerPool {
-    runtime: Option<tokio::runtime::Runtime>,
-    pool: Option<Arc<LocalPool>>,
+    /// Taken by `close` (the GIL is released while tasks are waited for, so `close` may run
+    /// beside `wait` on another thread: no `&mut self`).
+    parts: Mutex<Option<(tokio::runtime::Runtime, Arc<LocalPool>)>>,
+    handle: tokio::runtime::Handle,
     permits: Arc<Semaphore>,
     shared: Arc<Shared>,
     workers: usize,
@@ -95,11 +97,12 @@ struct PyWorkerPool {
 }
 
 impl PyWorkerPool {
-    fn parts(&self) -> PyResult<(&tokio::runtime::Runtime, &Arc<LocalPool>)> {
-        match (&self.runtime, &self.pool) {
-            (Some(rt), Some(pool)) => Ok((rt, pool)),
-            _ => Err(PyRuntimeError::new_err("the worker pool is closed")),
-        }
+    fn pool(&self) -> Option<Arc<LocalPool>> {
+        self.parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(_, pool)| pool.clone())
     }
 }
 
@@ -145,8 +148,8 @@ impl PyWorkerPool {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         Ok(PyWorkerPool {
-            runtime: Some(runtime),
-            pool: Some(Arc::new(pool)),
+            handle: runtime.handle().clone(),
+            parts: Mutex::new(Some((runtime, Arc::new(pool)))),
             permits: Arc::new(Semaphore::new(workers * 2)),
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
@@ -166,7 +169,10 @@ impl PyWorkerPool {
         udf_json: &str,
         tasks: Vec<(u64, String, Option<(u32, u32, u8)>, Option<f64>)>,
     ) -> PyResult<()> {
-        let (runtime, pool) = self.parts()?;
+        let pool = self
+            .pool()
+            .ok_or_else(|| PyRuntimeError::new_err("the worker pool is closed"))?;
+        let runtime = &self.handle;
         let udf: Value = serde_json::from_str(udf_json)
             .map_err(|e| PyValueError::new_err(format!("udf_json: not JSON ({e})")))?;
         let mut prepared = Vec::with_capacity(tasks.len());
@@ -284,7 +290,7 @@ impl PyWorkerPool {
     /// The pool's counts: configured, alive, busy, queued, restarts, spares.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        if let Some(pool) = &self.pool {
+        if let Some(pool) = self.pool() {
             let s = pool.stats();
             d.set_item("configured", s.configured)?;
             d.set_item("alive", s.alive)?;
@@ -300,16 +306,21 @@ impl PyWorkerPool {
     /// True until `close`.
     #[getter]
     fn open(&self) -> bool {
-        self.pool.is_some()
+        self.pool().is_some()
     }
 
     /// Cancel everything, stop the workers (idle ones exit, the rest are killed after
     /// `grace_s`) and the runtime. Safe to call twice.
     #[pyo3(signature = (grace_s=0.0))]
-    fn close(&mut self, py: Python<'_>, grace_s: f64) -> PyResult<()> {
+    fn close(&self, py: Python<'_>, grace_s: f64) -> PyResult<()> {
         let grace = duration("grace_s", grace_s)?;
         self.cancel(py, None);
-        let (Some(runtime), Some(pool)) = (self.runtime.take(), self.pool.take()) else {
+        let taken = self
+            .parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some((runtime, pool)) = taken else {
             return Ok(());
         };
         py.detach(|| {
