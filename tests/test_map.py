@@ -39,9 +39,7 @@ def points(n: int):
     import geopandas as gpd
     import shapely
 
-    return gpd.GeoDataFrame(
-        {"n": [n]}, geometry=[shapely.Point(n, n)], crs="EPSG:3857"
-    )
+    return gpd.GeoDataFrame({"n": [n]}, geometry=[shapely.Point(n, n)], crs="EPSG:3857")
 
 
 @fused.udf
@@ -377,9 +375,7 @@ def test_ctrl_c_during_wait_cancels_and_leaves_no_worker(tmp_path):
     script = tmp_path / "ctrl_c.py"
     script.write_text(CTRL_C)
     started = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=90
-    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
     assert out.returncode == 0, out.stderr
     lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
     assert "INTERRUPTED" in lines and "'cancelled': 8" in lines["INTERRUPTED"]

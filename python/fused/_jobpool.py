@@ -47,13 +47,13 @@ _FAILED = frozenset({"error", "timeout"})
 
 
 class Call(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]
     params: dict[str, Any]
     tile: Optional[tuple[int, int, int]]
 
 
 class Completion(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]
     status: str
     value: Any
     error: Optional[BaseException]
@@ -225,7 +225,8 @@ class JobPool:
                 for i, s in enumerate(self._status):
                     if s in _FINISHED and i not in seen:
                         seen.add(i)
-                        print(f"[{datetime.now()}] Run #{i} {s} ({self._message()}) {self.arg_list[i]}")
+                        args = self.arg_list[i]
+                        print(f"[{datetime.now()}] Run #{i} {s} ({self._message()}) {args}")
                         if stop_on_exception and self._errors[i] is not None:
                             raise self._errors[i]  # type: ignore[misc]
                 if self._unfinished == 0:

@@ -19,7 +19,6 @@ waits on itself; maps nested deeper than 5 levels raise `RecursionError`.
 from __future__ import annotations
 
 import atexit
-import contextvars
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -32,16 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["MAX_DEPTH", "map_udf"]
 
 MAX_DEPTH = 5
-_depth: contextvars.ContextVar[int] = contextvars.ContextVar("fused_map_depth", default=0)
 _TILE_SPECS = {"bounds", "bbox", "tilexyz", "tile", "tilegdf", "viewportgdf"}
 _TILE_KEYS = ("x", "y", "z")
-
-
-def map_depth() -> int:
-    """How deep the running code is in nested maps (a worker's task counts as one level)."""
-    from fused._mapbackends import in_worker
-
-    return _depth.get() + (1 if in_worker() else 0)
 
 
 def _param_error(index: int, exc: BaseException, name: Optional[str] = None) -> Exception:
@@ -49,9 +40,9 @@ def _param_error(index: int, exc: BaseException, name: Optional[str] = None) -> 
 
     err = UdfParameterError(f"arg_list[{index}]: {exc}")
     err.index = index  # type: ignore[attr-defined]
-    err.parameter = getattr(exc, "parameter", None) or name  # type: ignore[attr-defined]
-    err.expected = getattr(exc, "expected", None)  # type: ignore[attr-defined]
-    err.value = getattr(exc, "value", None)  # type: ignore[attr-defined]
+    err.parameter = str(getattr(exc, "parameter", None) or name or "")
+    err.expected = str(getattr(exc, "expected", None) or "")
+    err.value = str(getattr(exc, "value", None) or "")
     return err
 
 
@@ -227,7 +218,7 @@ def map_udf(
     if debug_mode:
         rows = rows[:1]
     planned = _plan(udf, prepared, rows, kwargs)
-    depth = map_depth() + 1
+    depth = backends.map_depth() + 1
     if depth > MAX_DEPTH:
         raise RecursionError(
             f"udf.map of {udf.name!r} is nested {depth} levels deep: maps may nest at most "

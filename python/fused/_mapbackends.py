@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import io
 import json
 import shutil
+import struct
 import sys
 import tempfile
 import threading
@@ -33,7 +35,24 @@ from fused._jobpool import Call, Completion
 if TYPE_CHECKING:
     from fused._udf import Udf
 
-__all__ = ["InlineBackend", "LocalBackend", "ThreadBackend", "close_local_pool", "in_worker"]
+__all__ = [
+    "InlineBackend",
+    "LocalBackend",
+    "ThreadBackend",
+    "close_local_pool",
+    "decode_batch",
+    "in_worker",
+    "map_depth",
+]
+
+
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("fused_map_depth", default=0)
+_LEN = struct.Struct("<I")
+
+
+def map_depth() -> int:
+    """How deep the running code is in nested maps (a worker's task counts as one level)."""
+    return _depth.get() + (1 if in_worker() else 0)
 
 
 def in_worker() -> bool:
@@ -65,9 +84,9 @@ def error_from(name: str, status: str, err: dict[str, Any], stdout: str, stderr:
         return None
     if err.get("kind") == "parameter":
         exc = UdfParameterError(msg)
-        exc.parameter = err.get("parameter")
-        exc.expected = err.get("expected")
-        exc.value = err.get("value")
+        exc.parameter = str(err.get("parameter") or "")
+        exc.expected = str(err.get("expected") or "")
+        exc.value = str(err.get("value") or "")
         return exc
     cls = str(err.get("exception_class") or err.get("error_type") or "Exception")
     lineno = err.get("lineno")
@@ -97,6 +116,31 @@ def _wire_params(params: dict[str, Any]) -> str:
     for k, v in params.items():
         out[k] = v if plain_json(v) else encode_parameter(k, v)
     return json.dumps(out)
+
+
+def decode_batch(data: bytes) -> list[tuple[str, Any, Any, str, str, float]]:
+    """Per item: (status, canonical result tuple or None, error dict or None, stdout,
+    stderr, seconds), the shape `fused._native.WorkerPool.wait` gives for one task."""
+    (n,) = _LEN.unpack_from(data, 0)
+    header = json.loads(data[4 : 4 + n])
+    base = 4 + n
+    view = memoryview(data)
+    out: list[tuple[str, Any, Any, str, str, float]] = []
+    for e in header:
+        result: Any = None
+        if e["s"] == "success":
+            body = view[base + e["o"] : base + e["o"] + e["n"]]
+            kind = e["k"]
+            if kind == "json":
+                result = ("json", bytes(body).decode())
+            elif kind == "table":
+                result = ("table", bytes(body))
+            elif kind == "raster":
+                result = ("raster", bytes(body), e["dtype"], e["shape"], e.get("bounds"))
+            else:
+                result = ("bytes", bytes(body), e.get("ct") or "application/octet-stream")
+        out.append((e["s"], result, e.get("e"), e["out"], e["err"], float(e["sec"])))
+    return out
 
 
 # -- the warm local pool ---------------------------------------------------------------------
@@ -275,12 +319,10 @@ class LocalBackend:
                 return
             self.ready.append(Completion(index, "success", value, None, logs, seconds))
         else:
-            exc = error_from(self.name, status, err or {}, stdout, stderr)
-            self.ready.append(Completion(index, status, None, exc, logs, seconds))
+            failure = error_from(self.name, status, err or {}, stdout, stderr)
+            self.ready.append(Completion(index, status, None, failure, logs, seconds))
 
     def _arrived_batch(self, indexes: list[int], status: str, result: Any) -> None:
-        from fused._mapbatch import decode_batch
-
         if status == "cancelled":
             for i in indexes:
                 self.native_of.pop(i, None)
@@ -379,7 +421,6 @@ class InlineBackend:
 
     def _run(self, call: Call) -> Completion:
         from fused._engine import run_udf
-        from fused._map import _depth
 
         token = _depth.set(self.depth)
         out, err = io.StringIO(), io.StringIO()
@@ -488,5 +529,3 @@ class ThreadBackend:
     def interrupt(self) -> None:
         self.cancel(None)
         self.executor.shutdown(wait=False)
-
-

@@ -10,7 +10,9 @@ its result is put in canonical form. The answer is bytes:
 
 with one header entry per item: `{"s": status, "k": kind, "o": offset, "n": length, "dtype",
 "shape", "bounds", "ct": content type, "e": error, "out", "err", "sec"}` (status `success` or
-`error`; the error in the worker protocol's shape). Nothing is pickled.
+`error`; the error in the worker protocol's shape). Nothing is pickled. The caller reads it
+with `fused._mapbackends.decode_batch`; nothing in the SDK imports this module (the batch
+UDF's code does, in the worker).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-__all__ = ["decode_batch", "run_batch"]
+__all__ = ["run_batch"]
 
 _LEN = struct.Struct("<I")
 _udfs: OrderedDict[str, Any] = OrderedDict()
@@ -98,28 +100,3 @@ def run_batch(text: str) -> bytes:
         header.append(entry)
     head = json.dumps(header).encode()
     return b"".join([_LEN.pack(len(head)), head, *payloads])
-
-
-def decode_batch(data: bytes) -> list[tuple[str, Any, Any, str, str, float]]:
-    """Per item: (status, canonical result tuple or None, error dict or None, stdout,
-    stderr, seconds), the shape `fused._native.WorkerPool.wait` gives for one task."""
-    (n,) = _LEN.unpack_from(data, 0)
-    header = json.loads(data[4 : 4 + n])
-    base = 4 + n
-    view = memoryview(data)
-    out: list[tuple[str, Any, Any, str, str, float]] = []
-    for e in header:
-        result: Any = None
-        if e["s"] == "success":
-            body = view[base + e["o"] : base + e["o"] + e["n"]]
-            kind = e["k"]
-            if kind == "json":
-                result = ("json", bytes(body).decode())
-            elif kind == "table":
-                result = ("table", bytes(body))
-            elif kind == "raster":
-                result = ("raster", bytes(body), e["dtype"], e["shape"], e.get("bounds"))
-            else:
-                result = ("bytes", bytes(body), e.get("ct") or "application/octet-stream")
-        out.append((e["s"], result, e.get("e"), e["out"], e["err"], float(e["sec"])))
-    return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 import types
 from typing import Any, Optional, Union
 
-from fused._udf import Udf, udf as udf_decorator
+from fused._udf import Udf
+from fused._udf import udf as udf_decorator
 
 __all__ = ["submit"]
 

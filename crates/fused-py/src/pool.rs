@@ -24,6 +24,9 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
+/// One task as Python sends it: id, parameters (JSON object text), tile (x, y, z), timeout (s).
+type TaskSpec = (u64, String, Option<(u32, u32, u8)>, Option<f64>);
+
 /// One finished task, as `wait` hands it to Python.
 struct Done {
     id: u64,
@@ -163,12 +166,7 @@ impl PyWorkerPool {
     /// Queue tasks of one UDF. `udf_json`: the package dict as JSON text; each task is
     /// `(id, parameters as a JSON object text, tile (x, y, z) or None, timeout_s or None)`.
     /// Ids are the caller's and must be unique among unfinished tasks.
-    fn submit(
-        &self,
-        py: Python<'_>,
-        udf_json: &str,
-        tasks: Vec<(u64, String, Option<(u32, u32, u8)>, Option<f64>)>,
-    ) -> PyResult<()> {
+    fn submit(&self, py: Python<'_>, udf_json: &str, tasks: Vec<TaskSpec>) -> PyResult<()> {
         let pool = self
             .pool()
             .ok_or_else(|| PyRuntimeError::new_err("the worker pool is closed"))?;
@@ -177,13 +175,10 @@ impl PyWorkerPool {
             .map_err(|e| PyValueError::new_err(format!("udf_json: not JSON ({e})")))?;
         let mut prepared = Vec::with_capacity(tasks.len());
         for (id, params, tile, timeout) in tasks {
-            let parameters = match serde_json::from_str(&params) {
-                Ok(Value::Object(map)) => map,
-                _ => {
-                    return Err(PyValueError::new_err(format!(
-                        "task {id}: parameters must be a JSON object text"
-                    )))
-                }
+            let Ok(Value::Object(parameters)) = serde_json::from_str(&params) else {
+                return Err(PyValueError::new_err(format!(
+                    "task {id}: parameters must be a JSON object text"
+                )));
             };
             let timeout = timeout.map(|t| duration("timeout_s", t)).transpose()?;
             let task_id = format!("{}-{id}", self.prefix);
