@@ -6,7 +6,7 @@
   so later maps pay no start-up. A crash, a hang past the time limit or a memory blow-up fails
   only its task (status `error` / `timeout`, with the reason) and the worker is replaced.
   Several tasks of a small UDF travel to a worker together (a *batch*, sized so a batch runs
-  ~20 ms); a batch that does not come back whole (crash, time limit) is split and its
+  ~50 ms, at most a quarter of the time limit); a batch that does not come back whole (crash, time limit) is split and its
   unfinished tasks run one by one, so each still fails only itself.
 - `InlineBackend`: in this process, one task after another (`debug_mode`, and a map made by
   a UDF that runs in a worker: the pool never waits on itself).
@@ -228,8 +228,8 @@ def close_local_pool() -> None:
 
 atexit.register(close_local_pool)
 
-_BATCH_MS = 20.0
-_MAX_BATCH = 64
+_BATCH_MS = 50.0
+_MAX_BATCH = 256
 
 
 class LocalBackend:
@@ -254,7 +254,8 @@ class LocalBackend:
     def _batch_size(self, remaining: int) -> int:
         if self.avg_ms is None:
             return 1
-        size = int(_BATCH_MS / max(self.avg_ms, 0.01))
+        target = _BATCH_MS if self.timeout is None else min(_BATCH_MS, self.timeout * 250.0)
+        size = int(target / max(self.avg_ms, 0.01))
         spread = -(-remaining // (2 * self.pool.workers))  # keep every worker busy
         return max(1, min(size, _MAX_BATCH, spread))
 
