@@ -5,9 +5,11 @@
   by default, started by the first map and kept for the rest of the session (closed at exit),
   so later maps pay no start-up. A crash, a hang past the time limit or a memory blow-up fails
   only its task (status `error` / `timeout`, with the reason) and the worker is replaced.
-  Several tasks of a small UDF travel to a worker together (a *batch*, sized so a batch runs
-  ~50 ms, at most a quarter of the time limit); a batch that does not come back whole (crash, time limit) is split and its
-  unfinished tasks run one by one, so each still fails only itself.
+  Several tasks of a small UDF travel to a worker together (a *batch*, sized from the tasks'
+  average time so a batch runs ~50 ms and at most a quarter of the time limit; the built-in
+  UDF `fused_map_batch` runs it, `fused._mapbatch`); a batch that does not come back whole
+  (crash, time limit, memory) is split and its tasks run one by one, so each still fails
+  only itself.
 - `InlineBackend`: in this process, one task after another (`debug_mode`, and a map made by
   a UDF that runs in a worker: the pool never waits on itself).
 - `ThreadBackend` (`engine="remote"`): one `fused.run(engine="remote")` per task from a thread
