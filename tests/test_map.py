@@ -269,6 +269,31 @@ def test_unbounded_recursion_stops_at_depth_five():
     err = pool.first_error()
     assert err is not None
     assert "nested 6 levels deep" in str(err) and "at most 5" in str(err)
+    # the chain went five maps deep before the sixth was refused
+    assert str(err).count("UDF 'recurse'") >= 1
+
+
+@fused.udf
+def hog(mb: int):
+    import time
+
+    block = b"x" * (mb << 20)
+    time.sleep(2)
+    return len(block)
+
+
+def test_memory_hungry_task_fails_only_itself(monkeypatch):
+    from fused._mapbackends import close_local_pool
+
+    close_local_pool()
+    monkeypatch.setenv("FUSED_WORKER_MEMORY_MB", "600")
+    try:
+        pool = hog.map([1, 900, 2], engine="local", cache=False, max_retry=0)
+        pool.wait()
+        assert [s for s in pool.logs_df()["status"]] == ["success", "error", "success"]
+        assert "over the limit of 600 MiB" in str(pool.errors()[1])
+    finally:
+        close_local_pool()
 
 
 # -- bad input -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import contextvars
 import io
+import os
 import json
 import shutil
 import struct
@@ -160,7 +161,14 @@ class _WarmPool:
 
         self.workers = workers
         self.dir = tempfile.mkdtemp(prefix="fused-map-")
-        self.native = _native.WorkerPool(sys.executable, workers, self.dir)
+        memory = os.environ.get("FUSED_WORKER_MEMORY_MB") or None
+        try:
+            memory_mb = int(memory) if memory else None
+        except ValueError:
+            raise ValueError(
+                f"FUSED_WORKER_MEMORY_MB: expected a whole number of MiB, got {memory!r}"
+            ) from None
+        self.native = _native.WorkerPool(sys.executable, workers, self.dir, memory_mb=memory_mb)
         self.next_id = 0
         self.owners: dict[int, tuple[LocalBackend, list[int]]] = {}
         self.backends: set[LocalBackend] = set()
@@ -425,7 +433,8 @@ class InlineBackend:
     def _run(self, call: Call) -> Completion:
         from fused._engine import run_udf
 
-        token = _depth.set(self.depth)
+        # inside the task, map_depth() is this map's depth (a worker adds its own level)
+        token = _depth.set(self.depth - (1 if in_worker() else 0))
         out, err = io.StringIO(), io.StringIO()
         started = time.perf_counter()
         self.current = call.index
