@@ -354,6 +354,26 @@ def test_debug_mode_runs_only_the_first_argument_in_process():
     assert pool.results() == [10]
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from harness import Server, binary
+
+    srv = Server(binary(), tmp_path_factory.mktemp("map-server"), workers=2)
+    srv.wait_workers(2)
+    yield srv
+    srv.stop()
+
+
+def test_remote_engine_maps_on_the_server(remote):
+    pool = double.map([1, 2, 3], max_retry=0)  # a server is configured: remote by default
+    assert pool.results() == [2, 4, 6]
+    df = fused.submit(tile_xyz, [(5, 3, 4)], tag="r")
+    assert df["result"].iloc[0]["tag"] == "r"
+    bad = misbehave.map(["raise"], max_retry=0)
+    bad.wait()
+    assert isinstance(bad.first_error(), UdfRuntimeError)
+
+
 # -- Ctrl-C ----------------------------------------------------------------------------
 
 CTRL_C = """

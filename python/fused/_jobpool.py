@@ -268,7 +268,8 @@ class JobPool:
         import pandas as pd
 
         self._refresh()
-        return pd.Series(self._status, dtype=object).value_counts().rename("count")
+        counts = pd.Series(self._status, dtype=object, name="status").value_counts()
+        return counts.rename("count")
 
     def _where(self, statuses: frozenset[str]) -> list[int]:
         self._refresh()

@@ -22,8 +22,8 @@ import atexit
 import contextlib
 import contextvars
 import io
-import os
 import json
+import os
 import shutil
 import struct
 import sys
