@@ -1,7 +1,6 @@
 """`udf.map` / `fused.submit` / `JobPool` end to end, on the local warm worker pool."""
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -443,11 +442,10 @@ def test_warm_pool_is_reused():
     from fused import _mapbackends
 
     double.map([1], engine="local", cache=False).wait()
-    first = _mapbackends._pool
-    assert first is not None
+    first = _mapbackends._pools[os.cpu_count() or 1]
     started = time.monotonic()
     assert double.map([2, 3], engine="local", cache=False).results() == [4, 6]
-    assert _mapbackends._pool is first
+    assert _mapbackends._pools[os.cpu_count() or 1] is first
     assert time.monotonic() - started < 5
 
 
@@ -458,7 +456,14 @@ def test_many_small_tasks_batch_and_stay_ordered():
     assert pool.logs()[1234] == "n=1234\n"
 
 
-def test_worker_count_env_unused():
-    # the pool's workers do not see a nested pool of their own
-    assert os.environ.get("FUSED_MAP_DEPTH") is None
-    assert signal.SIGINT
+def test_closing_the_pool_cancels_other_pools_and_retry_restarts_it():
+    from fused._mapbackends import close_local_pool
+
+    pool = misbehave.map(["hang"] * 3, engine="local", cache=False, max_retry=0)
+    other = double.map(list(range(5)), engine="local", cache=False, max_workers=1)
+    close_local_pool()
+    pool.wait()
+    other.wait()
+    assert set(pool.cancelled()) == {0, 1, 2}
+    assert pool.done() and other.done()
+    assert double.map([7], engine="local", cache=False).results() == [14]

@@ -149,7 +149,7 @@ def decode_batch(data: bytes) -> list[tuple[str, Any, Any, str, str, float]]:
 # -- the warm local pool ---------------------------------------------------------------------
 
 _lock = threading.Lock()
-_pool: Optional[_WarmPool] = None
+_pools: dict[int, _WarmPool] = {}  # by number of workers
 
 
 class _WarmPool:
@@ -213,26 +213,43 @@ class _WarmPool:
             if self.thread is not threading.current_thread():
                 self.thread.join(timeout=5)
             shutil.rmtree(self.dir, ignore_errors=True)
+            self._cancel_outstanding()
+
+    def _cancel_outstanding(self) -> None:
+        """After `close`: every task still owned or queued by a backend is `cancelled`, so
+        no JobPool waits for a pool that is gone."""
+        with self.cond:
+            for backend, indexes in self.owners.values():
+                for i in indexes:
+                    backend.native_of.pop(i, None)
+                    backend.ready.append(Completion(i, "cancelled", None, None, "", 0.0))
+                backend.inflight = 0
+            self.owners.clear()
+            for backend in self.backends:
+                backend.ready.extend(
+                    Completion(c.index, "cancelled", None, None, "", 0.0) for c in backend.queue
+                )
+                backend.queue.clear()
+            self.backends.clear()
+            self.cond.notify_all()
 
 
 def local_pool(workers: int) -> _WarmPool:
-    """The warm pool with `workers` processes (a pool of another size is replaced)."""
-    global _pool
+    """The warm pool with `workers` processes (started on first use; one per size asked)."""
     with _lock:
-        if _pool is not None and (_pool.workers != workers or _pool.closed):
-            _pool.close()
-            _pool = None
-        if _pool is None:
-            _pool = _WarmPool(workers)
-        return _pool
+        pool = _pools.get(workers)
+        if pool is None or pool.closed:
+            pool = _pools[workers] = _WarmPool(workers)
+        return pool
 
 
 def close_local_pool() -> None:
-    """Stop the warm pool's workers (at exit, and after Ctrl-C)."""
-    global _pool
+    """Stop every warm pool's workers (at exit, and after Ctrl-C); their unfinished tasks
+    end `cancelled`."""
     with _lock:
-        pool, _pool = _pool, None
-    if pool is not None:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
         pool.close()
 
 
@@ -249,6 +266,7 @@ class LocalBackend:
         from fused._remote import udf_payload
 
         self.name = udf.name
+        self.workers = workers
         self.pool = local_pool(workers)
         self.timeout = timeout
         payload = udf_payload(udf)
@@ -270,6 +288,8 @@ class LocalBackend:
         return max(1, min(size, _MAX_BATCH, spread))
 
     def submit(self, calls: Sequence[Call]) -> None:
+        if self.pool.closed:  # stopped by Ctrl-C: a retry starts a new pool
+            self.pool = local_pool(self.workers)
         with self.pool.cond:
             for c in calls:
                 self.calls[c.index] = c
