@@ -315,6 +315,8 @@ def test_bad_inputs_are_refused_before_anything_runs(tmp_path):
     assert info.value.parameter == "n"
     with pytest.raises(UdfParameterError, match=r"arg_list\[0\].*'n'"):
         frame.map([{"label": "a"}], engine="local")
+    with pytest.raises(UdfParameterError, match=r"arg_list\[1\].*outside the grid"):
+        tile_xyz.map([(0, 0, 1), {"x": -1, "y": 0, "z": 1}], engine="local")
     with pytest.raises(ValueError, match="max_workers"):
         double.map([1], engine="local", max_workers=0)
     assert not (tmp_path / "calls.log").exists()

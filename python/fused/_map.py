@@ -57,7 +57,7 @@ def _rows(udf: Udf, prepared: Any, arg_list: Any) -> list[dict[str, Any]]:
     import pandas as pd
 
     if isinstance(arg_list, pd.DataFrame):
-        return [dict(zip(arg_list.columns, row)) for row in arg_list.itertuples(index=False)]
+        return [dict(r) for r in arg_list.to_dict(orient="records")]
     if isinstance(arg_list, (str, bytes, dict)) or not hasattr(arg_list, "__iter__"):
         raise TypeError(
             "arg_list: expected a list, tuple, DataFrame or iterable of tiles, got "
@@ -150,6 +150,10 @@ def _plan(
                 shaped = shape_tile(parameters[tile[0]].spec, arg)
                 params[tile[0]] = list(arg.bounds) if isinstance(shaped, list) else shaped
             else:
+                if arg.x < 0 or arg.y < 0:
+                    raise _param_error(
+                        i, ValueError(f"tile ({arg.x}, {arg.y}, {arg.z}) is outside the grid")
+                    )
                 xyz = (arg.x, arg.y, arg.z)
         out.append((params, tile, xyz))
     return out

@@ -197,7 +197,10 @@ class _WarmPool:
                 for item in items:
                     owner = self.owners.pop(item[0], None)
                     if owner is not None:
-                        owner[0]._arrived(owner[1], item)
+                        try:
+                            owner[0]._arrived(owner[1], item)
+                        except Exception as exc:  # noqa: BLE001 - the pump must go on
+                            owner[0]._failed(owner[1], exc)
                 for backend in list(self.backends):
                     backend._dispatch()
                 if items:
@@ -324,10 +327,23 @@ class LocalBackend:
                 items = [{"p": _wire_params(c.params), "t": c.tile} for c in group]
                 text = json.dumps({"package": self.package, "items": items})
                 batches.append((nid, json.dumps({"batch": text}), None, self.timeout))
-        if singles:
-            pool.native.submit(self.package, singles)
-        if batches:
-            pool.native.submit(self.batch_package, batches)
+        for package, tasks in ((self.package, singles), (self.batch_package, batches)):
+            if not tasks:
+                continue
+            try:
+                pool.native.submit(package, tasks)
+            except Exception as exc:  # noqa: BLE001 - e.g. the pool closed under us
+                for nid, *_ in tasks:
+                    owner = pool.owners.pop(nid, None)
+                    if owner is not None:
+                        self.inflight -= 1
+                        self._failed(owner[1], exc)
+
+    def _failed(self, indexes: list[int], exc: BaseException) -> None:
+        """These calls could not be run or read back: each ends with `exc` as its error."""
+        for i in indexes:
+            self.native_of.pop(i, None)
+            self.ready.append(Completion(i, "error", None, exc, "", 0.0))
 
     def _arrived(self, indexes: list[int], item: tuple[Any, ...], nested: bool = False) -> None:
         """A finished native task (under the pool's lock): one call, or a batch of them."""
