@@ -315,7 +315,10 @@ def test_bad_inputs_are_refused_before_anything_runs(tmp_path):
     assert info.value.parameter == "n"
     with pytest.raises(UdfParameterError, match=r"arg_list\[0\].*'n'"):
         frame.map([{"label": "a"}], engine="local")
-    with pytest.raises(UdfParameterError, match=r"arg_list\[1\].*outside the grid"):
+    with (
+        pytest.warns(FutureWarning, match="outside the grid"),
+        pytest.raises(UdfParameterError, match=r"arg_list\[1\].*outside the grid"),
+    ):
         tile_xyz.map([(0, 0, 1), {"x": -1, "y": 0, "z": 1}], engine="local")
     with pytest.raises(ValueError, match="max_workers"):
         double.map([1], engine="local", max_workers=0)
@@ -403,13 +406,17 @@ def workers():
     return found
 
 pool = slow.map(list(range(8)), engine="local", cache=False, max_workers=2)
+waiting = threading.Event()
 def interrupt():
+    waiting.wait()
     while not pool.running():
         time.sleep(0.05)
+    time.sleep(0.3)  # the main thread is inside wait() by now
     print("PIDS", *workers(), flush=True)
     os.kill(os.getpid(), signal.SIGINT)
 threading.Thread(target=interrupt, daemon=True).start()
 try:
+    waiting.set()
     pool.wait()
 except KeyboardInterrupt:
     print("INTERRUPTED", pool.status().to_dict(), flush=True)
