@@ -184,7 +184,9 @@ def test_two_decorated_functions_and_source_not_named_after_folder(gh):
 def test_map_df(gh):
     u = fused.load(f"{GH}/tree/main/public/Inline")
     df = u.map([1, 2, {"x": 4}]).df()
-    assert df.to_dict("records") == [
+    # Fused's shape: the arguments are the index, the values a `result` column
+    assert df.index.name == "x"
+    assert df.reset_index().to_dict("records") == [
         {"x": 1, "result": 2.0},
         {"x": 2, "result": 4.0},
         {"x": 4, "result": 8.0},

@@ -12,6 +12,7 @@ from fused._load import load
 from fused._native import __version__
 from fused._options import options
 from fused._run import run
+from fused._submit import submit
 from fused._udf import Header, Udf, udf
 
 # `fused.tiles.export(udf, bbox, minzoom, maxzoom, path, ...)` is attached here, at the top of
@@ -31,6 +32,7 @@ __all__ = [
     "models",
     "options",
     "run",
+    "submit",
     "tiles",
     "types",
     "udf",

@@ -161,12 +161,15 @@ def _encode_local(value: Any, tile: Tile, fmt: Optional[str]) -> tuple[Optional[
 def run_tiles_local(
     udf: Udf, tiles: Sequence[Tile], params: dict[str, Any], fmt: Optional[str]
 ) -> list[tuple[Optional[bytes], Optional[str], Optional[str]]]:
-    """Run `tiles` through `udf.map` (a list of tiles in, results in order out) and encode
-    each result: (bytes or None, format, error)."""
-    mapped = udf.map([{"x": x, "y": y, "z": z} for x, y, z in tiles], **params)
+    """Run `tiles` through `udf.map` on the local worker pool (in parallel; a list of tiles
+    in, results in order out) and encode each result: (bytes or None, format, error)."""
+    mapped = udf.map(
+        [{"x": x, "y": y, "z": z} for x, y, z in tiles], engine="local", max_retry=0, **params
+    )
+    values = mapped.results(return_exceptions=True)
     errors = mapped.errors()
     out: list[tuple[Optional[bytes], Optional[str], Optional[str]]] = []
-    for i, (tile, value) in enumerate(zip(tiles, mapped.results())):
+    for i, (tile, value) in enumerate(zip(tiles, values)):
         if i in errors:
             exc = errors[i]
             out.append((None, None, f"{type(exc).__name__}: {exc}"))

@@ -238,3 +238,35 @@ class RunStore:
     def clear_memory(self) -> None: ...
     def memory_usage(self) -> tuple[int, int]:
         """(entries, bytes) of the memory tier."""
+
+# the local worker pool of udf.map(engine="local") -------------------------------------------
+
+class WorkerPool:
+    """The server's supervised pool of `python -m fused._worker` processes, in process."""
+
+    def __init__(
+        self,
+        python: str,
+        workers: int,
+        result_dir: str,
+        *,
+        timeout_s: float = 120.0,
+        memory_mb: Optional[int] = None,
+        env: list[tuple[str, str]] = ...,
+        spares: int = 1,
+    ) -> None: ...
+    def submit(
+        self,
+        udf_json: str,
+        tasks: Sequence[tuple[int, str, Optional[tuple[int, int, int]], Optional[float]]],
+    ) -> None: ...
+    def wait(
+        self, timeout_s: float, limit: int = 100000
+    ) -> list[tuple[int, str, Any, Optional[dict[str, Any]], str, str, float]]: ...
+    def cancel(self, ids: Optional[list[int]] = None) -> None: ...
+    def running(self) -> list[int]: ...
+    def unfinished(self) -> int: ...
+    def stats(self) -> dict[str, int]: ...
+    @property
+    def open(self) -> bool: ...
+    def close(self, grace_s: float = 0.0) -> None: ...

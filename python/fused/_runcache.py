@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from fused import _native
 from fused._canonical import for_cache, from_cache
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from fused._tile import TileArg
     from fused._udf import Udf
 
-__all__ = ["DEFAULT_MAX_AGE_S", "cached_call", "flush_all", "run_store"]
+__all__ = ["DEFAULT_MAX_AGE_S", "Plan", "cached_call", "flush_all", "lookup", "run_store", "store"]
 
 DEFAULT_MAX_AGE_S = 90 * 86400
 _KEEP_STORES = 4
@@ -179,6 +179,67 @@ def _run_key(
 # -- runs ------------------------------------------------------------------------------------
 
 
+class Plan(NamedTuple):
+    """Where one run's result lives in the cache (`lookup` -> `store`)."""
+
+    store: Any
+    namespace: str
+    key: str
+    lifetime: int
+    xyz: Optional[tuple[int, int, int]]
+
+
+def lookup(
+    udf: Udf,
+    prepared: Prepared,
+    given: dict[str, Any],
+    tile: Optional[tuple[str, TileArg]],
+    max_age: Optional[int],
+) -> tuple[bool, Any, Optional[Plan]]:
+    """(hit, value, plan) of one run: a fresh entry's value (hit), else the plan to `store`
+    its result under (None when the run is not cached: lifetime 0, a parameter without a
+    content hash, a tile outside the grid, an unreadable cache)."""
+    lifetime = max_age if max_age is not None else udf.cache_max_age
+    if lifetime is None:
+        lifetime = DEFAULT_MAX_AGE_S
+    keyer = _keyer(udf, prepared) if lifetime > 0 else None
+    planned = _run_key(keyer, given, tile) if keyer is not None else None
+    if keyer is None or planned is None:
+        return False, None, None
+    key, xyz = planned
+    namespace = keyer.namespace
+    try:
+        store = run_store()
+        status, detail = store.get(namespace, key, lifetime)
+    except Exception as exc:  # noqa: BLE001 - the cache never breaks a run
+        _warn_once("read", f"cannot read the cache ({exc}); running the UDF")
+        return False, None, None
+    if status == "hit":
+        try:
+            return True, from_cache(detail), None
+        except Exception as exc:  # noqa: BLE001
+            _warn_once("decode", f"cannot decode a cached result ({exc}); running the UDF")
+            store.remove(namespace, key)
+    elif status == "corrupt":
+        _warn_once("corrupt", f"corrupt entry {store.path(namespace, key)} ({detail}); recomputed")
+    return False, None, Plan(store, namespace, key, lifetime, xyz)
+
+
+def store(plan: Plan, result: Any) -> None:
+    """Keep `result` under `plan` when it round-trips exactly (else nothing is stored)."""
+    try:
+        pieces = for_cache(result)
+    except Exception:  # noqa: BLE001 - not representable: returned as is, not cached
+        pieces = None
+    if pieces is not None:
+        try:
+            plan.store.put(
+                plan.namespace, plan.key, plan.lifetime, tile=plan.xyz, behind=True, **pieces
+            )
+        except Exception as exc:  # noqa: BLE001
+            _warn_once("write", f"cannot store a result in {plan.store.dir} ({exc})")
+
+
 def cached_call(
     udf: Udf,
     prepared: Prepared,
@@ -189,38 +250,10 @@ def cached_call(
 ) -> Any:
     """Run `prepared` with `kwargs` through the run cache: a fresh entry is returned without
     running the code; otherwise the result is stored when it round-trips exactly."""
-    lifetime = max_age if max_age is not None else udf.cache_max_age
-    if lifetime is None:
-        lifetime = DEFAULT_MAX_AGE_S
-    keyer = _keyer(udf, prepared) if lifetime > 0 else None
-    planned = _run_key(keyer, given, tile) if keyer is not None else None
-    if keyer is None or planned is None:
-        return prepared.call(kwargs)
-    key, xyz = planned
-    namespace = keyer.namespace
-    try:
-        store = run_store()
-        status, detail = store.get(namespace, key, lifetime)
-    except Exception as exc:  # noqa: BLE001 - the cache never breaks a run
-        _warn_once("read", f"cannot read the cache ({exc}); running the UDF")
-        store, status, detail = None, "error", None
-    if status == "hit":
-        try:
-            return from_cache(detail)
-        except Exception as exc:  # noqa: BLE001
-            _warn_once("decode", f"cannot decode a cached result ({exc}); running the UDF")
-            store.remove(namespace, key)
-    elif status == "corrupt":
-        _warn_once("corrupt", f"corrupt entry {store.path(namespace, key)} ({detail}); recomputed")
+    hit, value, plan = lookup(udf, prepared, given, tile, max_age)
+    if hit:
+        return value
     result = prepared.call(kwargs)
-    if store is not None:
-        try:
-            pieces = for_cache(result)
-        except Exception:  # noqa: BLE001 - not representable: returned as is, not cached
-            pieces = None
-        if pieces is not None:
-            try:
-                store.put(namespace, key, lifetime, tile=xyz, behind=True, **pieces)
-            except Exception as exc:  # noqa: BLE001
-                _warn_once("write", f"cannot store a result in {store.dir} ({exc})")
+    if plan is not None:
+        store(plan, result)
     return result

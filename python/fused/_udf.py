@@ -104,12 +104,37 @@ class Udf:
 
         return run_udf(self, *args, engine="local", **kwargs)
 
-    def map(self, arg_list: Any, **common: Any) -> Any:
-        """Run once per item of `arg_list` (dicts are keyword arguments, other values go to
-        the first parameter); returns a `MapResult` with `.results()`, `.errors()`, `.df()`."""
+    def map(
+        self,
+        arg_list: Any,
+        *,
+        engine: Optional[str] = None,
+        max_workers: Optional[int] = None,
+        max_retry: int = 2,
+        debug_mode: bool = False,
+        cache_max_age: Union[str, int, None] = None,
+        cache: bool = True,
+        timeout: Optional[float] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run once per element of `arg_list` (scalars bind the first parameter, dicts are
+        keyword arguments, DataFrame rows, or tiles); returns a `JobPool` at once (`.wait()`,
+        `.collect()`, `.results()`, `.errors()`, ...). `kwargs` are fixed parameters of every
+        run; `timeout` is a time limit per run in seconds (`fused._map`)."""
         from fused._map import map_udf
 
-        return map_udf(self, arg_list, **common)
+        return map_udf(
+            self,
+            arg_list,
+            engine=engine,
+            max_workers=max_workers,
+            max_retry=max_retry,
+            debug_mode=debug_mode,
+            cache_max_age=cache_max_age,
+            cache=cache,
+            timeout=timeout,
+            **kwargs,
+        )
 
     @property
     def parameters(self) -> dict[str, UdfParameter]:

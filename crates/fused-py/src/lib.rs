@@ -10,6 +10,7 @@ mod fncache;
 mod github;
 mod package;
 mod params;
+mod pool;
 mod runcache;
 mod server;
 mod tiles;
@@ -35,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     params::register(m)?;
     package::register(m)?;
     server::register(m)?;
+    pool::register(m)?;
     encode::register(m)?;
     github::register(m)?;
     Ok(())
