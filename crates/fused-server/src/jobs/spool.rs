@@ -104,10 +104,7 @@ pub fn error_record(index: i64, attempts: u32, failure: &Failure) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> (Vec<(Value, std::ops::Range<usize>)>, usize) {
     let mut out = Vec::new();
     let mut at = 0usize;
-    loop {
-        let Some(h) = bytes.get(at..at + 4) else {
-            break;
-        };
+    while let Some(h) = bytes.get(at..at + 4) {
         let hlen = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
         if hlen > MAX_HEADER {
             break;

@@ -12,10 +12,9 @@ use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
-use super::super::access::authenticate;
 use super::super::observe::RequestId;
 use super::super::AppState;
-use super::{invalid, jobs_of, own_job, RECORDS_CONTENT_TYPE};
+use super::{answer, caller, own_job, query_value, JobError, RECORDS_CONTENT_TYPE};
 use crate::jobs::writer::Progress;
 
 /// Bytes read from the spool per chunk.
@@ -45,41 +44,35 @@ pub async fn results(
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let user = match authenticate(&state, &headers, &rid).await {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
+    let run = async {
+        let (user, jobs) = caller(&state, &headers, &rid).await?;
+        let follow = match query_value(&query, "follow").map(str::to_ascii_lowercase) {
+            None => true,
+            Some(v) => match v.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(JobError::invalid("follow", "true or false", &v)),
+            },
+        };
+        own_job(&state, &user, &id).await?;
+        // subscribe before opening the file: a job that ends in between has a complete file
+        let progress = jobs.progress(&id);
+        let path = jobs.spool_path(&id);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None, // no result yet
+            Err(e) => return Err(JobError::Internal(format!("{}: {e}", path.display()))),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(pump(file, progress, follow, tx));
+        let mut resp = (StatusCode::OK, Body::new(ChannelBody(rx))).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(RECORDS_CONTENT_TYPE),
+        );
+        Ok(resp)
     };
-    let jobs = match jobs_of(&state, &rid) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
-    let follow = match query.iter().rev().find(|(k, _)| k == "follow") {
-        None => true,
-        Some((_, v)) => match v.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            _ => return invalid(&rid, "follow", "true or false", v),
-        },
-    };
-    if let Err(r) = own_job(&state, &user, &id, &rid).await {
-        return r;
-    }
-    // subscribe before opening the file: a job that ends in between has a complete file
-    let progress = jobs.progress(&id);
-    let path = jobs.spool_path(&id);
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => Some(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None, // no result yet
-        Err(e) => return super::internal(&rid, &format!("{}: {e}", path.display())),
-    };
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(pump(file, progress, follow, tx));
-    let mut resp = (StatusCode::OK, Body::new(ChannelBody(rx))).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(RECORDS_CONTENT_TYPE),
-    );
-    resp
+    answer(run.await, &rid)
 }
 
 /// Copy the spool to the channel up to what is committed, following it until the job is
