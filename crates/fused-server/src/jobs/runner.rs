@@ -4,6 +4,11 @@
 //!   (the server gives jobs all workers but one), so interactive requests, which go to the
 //!   same executor's queue, always find a worker free or about to be: a job never fills the
 //!   queue in front of them.
+//! * **Interactive requests first.** Before a job task is handed to the executor, the
+//!   scheduler checks the executor's load (`busy + queued`, from its stats): while it holds
+//!   more than the job tasks in flight, someone else's request is running or waiting, and
+//!   the job task waits (up to [`YIELD_MAX`], so a steady stream of requests slows jobs down
+//!   but never stops them).
 //! * **Round robin between jobs.** Each free slot takes the next task of the next job in
 //!   turn, so several jobs share the slots evenly whatever their sizes.
 //! * **Never all in memory.** A job's pending tasks are read from the registry 256 at a time;
@@ -29,6 +34,12 @@ use crate::registry::{db_now_ms, Registry};
 
 /// Pending tasks read from the registry at a time, per job.
 const REFILL: i64 = 256;
+
+/// Longest a job task waits for interactive requests to leave the executor.
+pub const YIELD_MAX: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Tasks on the executor now (running or waiting), everyone's.
+pub type ExecutorLoad = Arc<dyn Fn() -> usize + Send + Sync>;
 
 /// Runs one attempt of a task (the server's: through the run cache to the executor).
 pub type RunTask = Arc<
@@ -72,17 +83,20 @@ pub struct Jobs {
     streams: Streams,
     slots: usize,
     run: RunTask,
+    load: ExecutorLoad,
 }
 
 impl Jobs {
     /// Open the spool directory, start the writer, resume the jobs the registry says are
     /// unfinished (tasks that were running run again; finished results are kept) and start
-    /// the scheduler with `slots` concurrent tasks. Must be called inside a tokio runtime.
+    /// the scheduler with `slots` concurrent tasks, yielding to the other work `load`
+    /// reports. Must be called inside a tokio runtime.
     pub fn start(
         registry: Arc<Registry>,
         dir: PathBuf,
         slots: usize,
         run: RunTask,
+        load: ExecutorLoad,
     ) -> std::io::Result<Arc<Jobs>> {
         std::fs::create_dir_all(&dir)?;
         let streams: Streams = Arc::default();
@@ -96,6 +110,7 @@ impl Jobs {
             streams,
             slots: slots.max(1),
             run,
+            load,
         });
         jobs.resume()?;
         tokio::spawn(jobs.clone().schedule());
@@ -302,6 +317,12 @@ impl Jobs {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
+            // the job tasks in flight besides this one; more load than that is someone else's
+            let ours = self.slots - slots.available_permits() - 1;
+            let waited = std::time::Instant::now();
+            while (self.load)() > ours && waited.elapsed() < YIELD_MAX {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
             loop {
                 let notified = self.wake.notified();
                 tokio::pin!(notified);

@@ -53,6 +53,11 @@ fn tasks(n: usize) -> Vec<TaskArgs> {
         .collect()
 }
 
+/// An executor with nothing else to do.
+fn idle() -> super::runner::ExecutorLoad {
+    Arc::new(|| 0)
+}
+
 type Log = Arc<Mutex<Vec<(String, i64)>>>;
 
 /// A task function: logs (job, index), sleeps a little, returns `{"i": index}`; tasks whose
@@ -105,6 +110,7 @@ async fn jobs_share_the_slots_round_robin() {
         d.0.join("jobs"),
         1,
         recorder(log.clone(), vec![]),
+        idle(),
     )
     .unwrap();
     // submitted together: a big job and a small one
@@ -149,6 +155,7 @@ async fn retries_then_gives_up_and_resumes_after_restart() {
         d.0.join("jobs"),
         2,
         recorder(log.clone(), vec![1]),
+        idle(),
     )
     .unwrap();
     let j = jobs.clone();
@@ -215,6 +222,7 @@ async fn retries_then_gives_up_and_resumes_after_restart() {
         jobs2_dir.clone(),
         2,
         recorder(log2.clone(), vec![]),
+        idle(),
     )
     .unwrap();
     wait_over(&jobs2, "killed").await;
@@ -245,6 +253,7 @@ async fn cancel_stops_pending_tasks() {
         d.0.join("jobs"),
         1,
         recorder(log.clone(), vec![]),
+        idle(),
     )
     .unwrap();
     let j = jobs.clone();

@@ -50,6 +50,7 @@ use super::access::authenticate;
 use super::observe::RequestId;
 use super::response::RunResponse;
 use super::AppState;
+use crate::jobs::runner::ExecutorLoad;
 use crate::jobs::{Jobs, RunTask};
 use crate::registry::jobs::JobRow;
 use crate::registry::User;
@@ -72,7 +73,12 @@ pub fn start(
         let state = runner_state.clone();
         Box::pin(async move { task::run_task(&state, &spec, task).await })
     });
-    Jobs::start(state.registry.clone(), dir, slots, run)
+    let executor = state.executor.clone();
+    let load: ExecutorLoad = Arc::new(move || {
+        let stats = executor.stats();
+        stats.busy + stats.queued
+    });
+    Jobs::start(state.registry.clone(), dir, slots, run, load)
 }
 
 // -- errors: the one place a job failure becomes an HTTP answer ---------------------------
