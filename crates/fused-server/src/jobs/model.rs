@@ -78,6 +78,15 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The executor refused the task without running it (`executor_unavailable`,
+    /// `queue_full`): it does not count as an attempt.
+    pub fn not_attempted(&self) -> bool {
+        matches!(
+            self.error.get("error_type").and_then(Value::as_str),
+            Some("executor_unavailable" | "queue_full")
+        )
+    }
+
     pub fn message(&self) -> String {
         self.error
             .get("message")

@@ -208,23 +208,19 @@ impl Jobs {
         self.wake.notify_one();
     }
 
-    /// Store a new job of `owner_id` (blocking: call off the async threads) and start it.
+    /// Store a new job of `owner_id` with its tasks (each a [`TaskArgs`] as JSON) and start
+    /// it. Blocking: call it off the async threads.
     pub fn submit(
         &self,
         id: &str,
         owner_id: i64,
         spec: JobSpec,
-        tasks: &[TaskArgs],
+        tasks: &[String],
     ) -> Result<(), String> {
         let spec_text = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
-        let args: Vec<String> = tasks
-            .iter()
-            .map(|t| serde_json::to_string(t).map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?;
         self.registry
-            .create_job(id, owner_id, &spec_text, &args)
+            .create_job(id, owner_id, &spec_text, tasks)
             .map_err(|e| e.to_string())?;
-        drop(args);
         self.activate(id, spec, tasks.len() as i64, 0);
         Ok(())
     }
@@ -360,6 +356,19 @@ impl Jobs {
                 let record = spool::ok_record(index, attempts, &done);
                 let update = writer::finished(&job, index, true, attempts, None, done.cached);
                 self.send(Msg::Finished { update, record });
+            }
+            // The executor could not take it (shutting down, no worker can start, queue
+            // full): not an attempt. It waits a moment and goes back to the queue (if the
+            // server is stopping, the registry still says `running`: it runs after restart).
+            Err(failure) if failure.not_attempted() => {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let mut inner = self.lock();
+                if let Some(active) = inner.jobs.get_mut(&job) {
+                    active.queue.push_front(task);
+                }
+                drop(inner);
+                self.wake.notify_one();
+                return;
             }
             Err(failure) if attempts <= spec.max_retry => {
                 self.send(Msg::Update(TaskUpdate::Retry {

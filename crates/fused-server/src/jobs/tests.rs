@@ -40,15 +40,16 @@ fn spec(max_retry: u32) -> JobSpec {
     }
 }
 
-fn tasks(n: usize) -> Vec<TaskArgs> {
+fn tasks(n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             let mut p = Map::new();
             p.insert("i".into(), json!(i));
-            TaskArgs {
+            let args = TaskArgs {
                 parameters: p,
                 tile: None,
-            }
+            };
+            serde_json::to_string(&args).unwrap()
         })
         .collect()
 }
