@@ -220,6 +220,8 @@ def test_jobs_belong_to_their_owner_and_are_listed(remote, exe):
         assert remote.request(method, path, key=other).status == 404, path
     assert remote.request("GET", "/api/v1/jobs", key=other).json() == {"jobs": []}
     assert remote.request("GET", f"/api/v1/jobs/{job['id']}").status == 401
+    paths = remote.request("GET", "/openapi.json").json()["paths"]
+    assert {"/api/v1/jobs", "/api/v1/jobs/{id}", "/api/v1/jobs/{id}/results"} <= set(paths)
     mine = _client.list_jobs()
     assert mine[0]["id"] == job["id"]  # newest first
     assert mine[0]["counts"]["ok"] == 1 and mine[0]["state"] == "done"

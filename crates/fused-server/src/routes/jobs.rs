@@ -81,6 +81,49 @@ pub fn start(
     Jobs::start(state.registry.clone(), dir, slots, run, load)
 }
 
+/// The jobs endpoints in the OpenAPI document.
+pub fn openapi_paths() -> Value {
+    let bearer = json!([{"bearer": []}]);
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let q = |name: &str, ty: &str| json!({"name": name, "in": "query", "schema": {"type": ty}});
+    let common = |ok: &str| {
+        json!({"200": {"description": ok}, "401": {"description": "missing or invalid login"},
+               "404": {"description": "unknown job, or another user's"}})
+    };
+    let submit_body = json!({"required": true, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["tasks"],
+        "properties": {
+            "udf": {"$ref": "#/components/schemas/UdfPackage"},
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+            "saved": {"type": "string", "description": "name or email/name of a saved UDF"},
+            "tasks": {"type": "array", "items": {"type": "object", "properties": {
+                "parameters": {"type": "object"},
+                "tile": {"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 3}}}},
+            "parameters": {"type": "object"},
+            "max_retry": {"type": "integer", "default": 2},
+            "cache": {"type": "boolean"},
+            "cache_max_age": {"type": ["string", "integer"]},
+            "timeout": {"type": "number"}}}}}});
+    json!({
+        "/api/v1/jobs": {
+            "post": {"summary": "start a job: one UDF over many tasks (parameters or tiles)", "security": bearer,
+                     "requestBody": submit_body,
+                     "responses": {"201": {"description": "{\"id\", \"state\", \"n_tasks\", \"ignored_parameters\"}"},
+                                   "401": {"description": "missing or invalid login"},
+                                   "422": {"description": "a task (index), fixed parameter or option is invalid; nothing runs"}}},
+            "get": {"summary": "the caller's jobs, newest first", "security": bearer,
+                    "parameters": [q("limit", "integer")], "responses": common("{\"jobs\": [...]}")}},
+        "/api/v1/jobs/{id}": {
+            "get": {"summary": "a job's state, counts and tasks", "security": bearer,
+                    "parameters": [id[0], q("offset", "integer"), q("limit", "integer"), q("state", "string")],
+                    "responses": common("job status")},
+            "delete": {"summary": "cancel a job", "security": bearer, "parameters": id, "responses": common("job status")}},
+        "/api/v1/jobs/{id}/results": {
+            "get": {"summary": "results of finished tasks, streamed as framed records (application/vnd.fused.job-records)",
+                    "security": bearer, "parameters": [id[0], q("follow", "boolean")], "responses": common("record stream")}},
+    })
+}
+
 // -- errors: the one place a job failure becomes an HTTP answer ---------------------------
 
 /// Why a jobs request is refused.

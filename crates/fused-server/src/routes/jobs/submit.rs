@@ -12,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use fused_core::package::UdfPackage;
 use fused_core::runcache::{key, DEFAULT_MAX_AGE};
 use fused_core::tiles::Tile;
+use std::cell::RefCell;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -63,35 +66,84 @@ struct TaskIn {
     tile: Option<Value>,
 }
 
-/// The task list; a task that does not parse is named by its index.
-#[derive(Debug, Default)]
-struct Tasks(Vec<TaskIn>);
+/// The second pass over the body: only `tasks`, each checked and turned into the JSON its
+/// row stores as soon as it is read, so a 100,000-task body never exists as 100,000 parsed
+/// tasks. A refused task stops the parse; its [`JobError`] is kept in `refused`.
+struct TasksPass<'a> {
+    schema: Option<&'a BTreeMap<String, String>>,
+    fixed: &'a Map<String, Value>,
+    ignored: RefCell<Vec<String>>,
+    refused: RefCell<Option<JobError>>,
+}
 
-impl<'de> Deserialize<'de> for Tasks {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Tasks;
+impl<'de> DeserializeSeed<'de> for &TasksPass<'_> {
+    type Value = Vec<String>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        struct Body<'p, 'a>(&'p TasksPass<'a>);
+        impl<'de> Visitor<'de> for Body<'_, '_> {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Vec<String>, A::Error> {
+                let mut tasks = Vec::new();
+                while let Some(key) = m.next_key::<String>()? {
+                    if key == "tasks" {
+                        tasks = m.next_value_seed(Seq(self.0))?;
+                    } else {
+                        m.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(tasks)
+            }
+        }
+        struct Seq<'p, 'a>(&'p TasksPass<'a>);
+        impl<'de> DeserializeSeed<'de> for Seq<'_, '_> {
+            type Value = Vec<String>;
+            fn deserialize<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Vec<String>, D::Error> {
+                d.deserialize_seq(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Seq<'_, '_> {
+            type Value = Vec<String>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a list of tasks {\"parameters\": {..}, \"tile\": [x, y, z]}")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Tasks, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Vec<String>, A::Error> {
+                let pass = self.0;
                 let mut out = Vec::with_capacity(s.size_hint().unwrap_or(0).min(MAX_TASKS));
                 loop {
                     let i = out.len();
-                    match s.next_element::<TaskIn>() {
-                        Ok(Some(t)) => out.push(t),
-                        Ok(None) => return Ok(Tasks(out)),
+                    let task = match s.next_element::<TaskIn>() {
+                        Ok(Some(t)) => t,
+                        Ok(None) => return Ok(out),
                         Err(e) => return Err(serde::de::Error::custom(format!("task {i}: {e}"))),
+                    };
+                    let refuse = |e: JobError| {
+                        *pass.refused.borrow_mut() = Some(e);
+                        serde::de::Error::custom("refused")
+                    };
+                    if i >= MAX_TASKS {
+                        let expected = format!("1 to {MAX_TASKS} tasks");
+                        let got = format!("more than {MAX_TASKS}");
+                        return Err(refuse(JobError::invalid("tasks", &expected, &got)));
                     }
-                    if out.len() > MAX_TASKS {
-                        let msg = format!("more than {MAX_TASKS} tasks");
-                        return Err(serde::de::Error::custom(msg));
+                    let mut ignored = pass.ignored.borrow_mut();
+                    match check_task(i, task, pass.schema, pass.fixed, &mut ignored) {
+                        Ok(args) => out.push(args),
+                        Err(e) => {
+                            drop(ignored);
+                            return Err(refuse(e));
+                        }
                     }
                 }
             }
         }
-        d.deserialize_seq(Visit)
+        d.deserialize_map(Body(self))
     }
 }
 
@@ -104,7 +156,9 @@ struct SubmitBody {
     schema: Option<BTreeMap<String, String>>,
     #[serde(default)]
     saved: Option<String>,
-    tasks: Tasks,
+    /// Read by the second pass ([`TasksPass`]).
+    #[allow(dead_code)]
+    tasks: IgnoredAny,
     #[serde(default)]
     parameters: Option<Map<String, Value>>,
     #[serde(default)]
@@ -286,6 +340,29 @@ fn options(
     Ok((max_retry, lifetime, ms))
 }
 
+/// The tasks of the body, checked, as the JSON their rows store, and the parameter names
+/// the schema does not know (after `ignored`).
+fn parse_tasks(
+    raw: &[u8],
+    schema: Option<&BTreeMap<String, String>>,
+    fixed: &Map<String, Value>,
+    ignored: Vec<String>,
+) -> Result<(Vec<String>, Vec<String>), JobError> {
+    let pass = TasksPass {
+        schema,
+        fixed,
+        ignored: RefCell::new(ignored),
+        refused: RefCell::new(None),
+    };
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let parsed = (&pass).deserialize(&mut de);
+    if let Some(e) = pass.refused.take() {
+        return Err(e);
+    }
+    let tasks = parsed.map_err(|e| JobError::BadRequest(format!("invalid request body: {e}")))?;
+    Ok((tasks, pass.ignored.take()))
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
@@ -299,33 +376,23 @@ async fn submit_inner(
     state: &AppState,
     rid: &str,
     headers: &HeaderMap,
-    body: &[u8],
+    raw: &[u8],
 ) -> Result<Response, JobError> {
     let (user, jobs) = caller(state, headers, rid).await?;
-    let mut body: SubmitBody = serde_json::from_slice(body).map_err(|e| {
+    let mut body: SubmitBody = serde_json::from_slice(raw).map_err(|e| {
         JobError::BadRequest(format!(
             "invalid request body: expected JSON {{\"udf\" or \"saved\", \"tasks\": [..]}}: {e}"
         ))
     })?;
-    let n = body.tasks.0.len();
-    if n == 0 || n > MAX_TASKS {
-        let expected = format!("1 to {MAX_TASKS} tasks");
-        return Err(JobError::invalid("tasks", &expected, &n.to_string()));
-    }
     let job_udf = job_udf(state, &user, &mut body, rid).await?;
     let (max_retry, cache_max_age, timeout_ms) = options(state, &mut body, &job_udf.udf)?;
     let schema = job_udf.schema.as_ref();
     let fixed = validated(None, schema, body.parameters.take().unwrap_or_default())?;
-    let mut ignored = fixed.ignored;
-    let mut tasks = Vec::with_capacity(n);
-    for (i, task) in std::mem::take(&mut body.tasks.0).into_iter().enumerate() {
-        tasks.push(check_task(
-            i,
-            task,
-            schema,
-            &fixed.parameters,
-            &mut ignored,
-        )?);
+    let (tasks, ignored) = parse_tasks(raw, schema, &fixed.parameters, fixed.ignored)?;
+    let n = tasks.len();
+    if n == 0 {
+        let expected = format!("1 to {MAX_TASKS} tasks");
+        return Err(JobError::invalid("tasks", &expected, "0"));
     }
     let spec = JobSpec {
         udf: job_udf.udf,
