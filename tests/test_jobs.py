@@ -335,3 +335,27 @@ def test_a_killed_server_resumes_its_jobs(exe, tmp_path, monkeypatch):
         assert len(runs) - 24 <= 2, runs  # at most the task in flight at the kill ran twice
     finally:
         srv2.stop()
+
+
+def test_a_job_of_a_saved_udf_shares_its_cache_entries(remote, tmp_path):
+    log = tmp_path / "runs.txt"
+    saved = {"package": package(LOGGED), "schema": SCHEMA, "overwrite": True}
+    assert remote.request("POST", "/api/v1/udfs", saved, key=remote.key).status in (200, 201)
+    job = _client.submit_job(tasks([4, 5], path=str(log)), saved="t")
+    got = {r.index: r.value for r in _client.iter_job_results(job["id"])}
+    assert got == {0: {"n": 4, "sq": 16}, 1: {"n": 5, "sq": 25}}
+    assert _client.get_job(job["id"])["udf"] == "me@example.com/t"
+    # the saved UDF's own endpoint finds the job's result in the cache
+    single = remote.request(
+        "GET",
+        f"/api/v1/run/udf/saved/me@example.com/t?n=5&path={log}&format=json",
+        key=remote.key,
+    )
+    assert single.status == 200 and single.headers["x-fused-cached"] == "true"
+    assert sorted(ran(log)) == [4, 5]
+    # a task that does not parse is named; someone else's saved UDF is not found
+    bad = {"saved": "t", "tasks": [{"parameters": {}}, {"parameters": {}, "tiel": [0, 0, 0]}]}
+    reply = remote.request("POST", "/api/v1/jobs", bad, key=remote.key)
+    assert reply.status == 400 and "task 1" in reply.json()["error"], reply.body
+    other = {"saved": "nobody@example.com/t", "tasks": [{}]}
+    assert remote.request("POST", "/api/v1/jobs", other, key=remote.key).status == 404
