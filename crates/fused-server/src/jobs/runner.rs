@@ -159,7 +159,17 @@ impl Jobs {
                     continue;
                 }
             };
-            spool::truncate(&self.spool_path(&job.id), end)?;
+            if let Err(e) = spool::truncate(&self.spool_path(&job.id), end) {
+                // its results are gone (the file was removed or cut): stop it, keep the server
+                tracing::error!(job = job.id, "cannot resume the job, cancelling it: {e}");
+                self.registry
+                    .apply_job_updates(&[TaskUpdate::JobCancelled {
+                        job: job.id.clone(),
+                        at: db_now_ms(),
+                    }])
+                    .map_err(err)?;
+                continue;
+            }
             tracing::info!(job = job.id, unfinished, "resuming job");
             self.activate(&job.id, spec, unfinished, end);
         }

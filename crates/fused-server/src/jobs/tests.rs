@@ -278,3 +278,41 @@ async fn cancel_stops_pending_tasks() {
     assert!(counts["cancelled"] > 0);
     assert_eq!(counts.get("pending"), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_results_file_is_gone_is_cancelled_not_fatal() {
+    let d = dir("lost");
+    let registry = Arc::new(Registry::open(&d.0).unwrap());
+    let (user, _) = registry.create_user("a@example.com").unwrap();
+    let spec_text = serde_json::to_string(&spec(0)).unwrap();
+    registry
+        .create_job("lost", user.id, &spec_text, &["{}".into(), "{}".into()])
+        .unwrap();
+    registry
+        .apply_job_updates(&[crate::registry::jobs::TaskUpdate::Finished {
+            job: "lost".into(),
+            index: 0,
+            ok: true,
+            attempts: 1,
+            at: 2,
+            error: None,
+            cached: false,
+            spool_end: 100, // but there is no file
+        }])
+        .unwrap();
+    let log: Log = Arc::default();
+    let jobs = Jobs::start(
+        registry.clone(),
+        d.0.join("jobs"),
+        1,
+        recorder(log.clone(), vec![]),
+        idle(),
+    )
+    .unwrap();
+    assert!(jobs.progress("lost").is_none());
+    assert_eq!(
+        registry.get_job("lost").unwrap().unwrap().state,
+        "cancelled"
+    );
+    assert!(log.lock().unwrap().is_empty());
+}
