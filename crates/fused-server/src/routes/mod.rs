@@ -11,7 +11,7 @@ mod openapi;
 mod params;
 mod path;
 mod response;
-pub(crate) mod run;
+mod run;
 mod saved;
 mod shared;
 mod shipped;
