@@ -21,14 +21,19 @@ from typing import Any, Optional
 from fused._options import options
 
 __all__ = [
+    "JobRecord",
     "Response",
     "ServerError",
+    "cancel_job",
     "create_access_token",
     "credentials_path",
     "delete_udf",
     "device_code",
     "device_token",
+    "get_job",
     "invalidate_saved_cache",
+    "iter_job_results",
+    "list_jobs",
     "list_udfs",
     "request",
     "revoke_access_token",
@@ -37,6 +42,7 @@ __all__ = [
     "save_udf",
     "saved_udf",
     "server",
+    "submit_job",
     "whoami",
 ]
 
@@ -343,3 +349,180 @@ def run_udf(
         x, y, z = tile
         path += f"/tiles/{z}/{x}/{y}"
     return request("POST", path, json_body=body, query=query, ok=(200, 204))
+
+
+# -- server-side jobs (/api/v1/jobs) -------------------------------------------------------
+
+
+@dataclass
+class JobRecord:
+    """One finished task of a server-side job, as `iter_job_results` yields it: `value` is
+    the result decoded as a local run returns it (None when the task failed), `error` the
+    exception the failure maps to (None when it succeeded)."""
+
+    index: int
+    status: str
+    value: Any
+    error: Optional[Exception]
+    attempts: int
+    cached: bool
+    stdout: str
+    stderr: str
+
+
+def submit_job(
+    tasks: list[dict[str, Any]],
+    *,
+    udf: Optional[dict[str, Any]] = None,
+    schema: Optional[dict[str, str]] = None,
+    saved: Optional[str] = None,
+    parameters: Optional[dict[str, Any]] = None,
+    max_retry: Optional[int] = None,
+    cache: Optional[bool] = None,
+    cache_max_age: Any = None,
+    timeout: Optional[float] = None,
+) -> dict[str, Any]:
+    """Start a job on the server: shipped code (`udf` package dict + `schema`) or your saved
+    UDF `saved` ("name" or "email/name") over `tasks` (each `{"parameters": {...}, "tile":
+    [x, y, z]}`, values in their HTTP form, see `_remote.encode_parameter`). Every task is
+    checked before anything runs (a bad one raises ServerError 422 naming its index).
+    Returns `{"id", "state", "n_tasks", "ignored_parameters"}`."""
+    body: dict[str, Any] = {"tasks": tasks}
+    for name, value in (
+        ("udf", udf),
+        ("schema", schema),
+        ("saved", saved),
+        ("parameters", parameters),
+        ("max_retry", max_retry),
+        ("cache", cache),
+        ("cache_max_age", cache_max_age),
+        ("timeout", timeout),
+    ):
+        if value is not None:
+            body[name] = value
+    return request("POST", "/api/v1/jobs", json_body=body).json()
+
+
+def _job_path(job_id: str) -> str:
+    return "/api/v1/jobs/" + urllib.parse.quote(job_id, safe="")
+
+
+def get_job(
+    job_id: str, *, offset: int = 0, limit: int = 1000, state: Optional[str] = None
+) -> dict[str, Any]:
+    """A job's state, task counts and the status and times of its tasks (`offset`/`limit`
+    page them, `state` filters). FileNotFoundError for an unknown job or someone else's."""
+    query = {"offset": str(offset), "limit": str(limit)}
+    if state is not None:
+        query["state"] = state
+    return request("GET", _job_path(job_id), query=query).json()
+
+
+def cancel_job(job_id: str) -> dict[str, Any]:
+    """Cancel a job (pending tasks never run, running ones are interrupted); its status."""
+    return request("DELETE", _job_path(job_id)).json()
+
+
+def list_jobs(limit: int = 100) -> list[dict[str, Any]]:
+    """Your jobs, newest first: `{"id", "state", "n_tasks", "counts", ...}` each."""
+    return list(request("GET", "/api/v1/jobs", query={"limit": str(limit)}).json()["jobs"])
+
+
+def _read_exact(resp: Any, n: int) -> Optional[bytes]:
+    """`n` bytes from a streamed response; None at a clean end before the first byte."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < n:
+        chunk = resp.read(n - got)
+        if not chunk:
+            if got == 0:
+                return None
+            raise ConnectionError(f"the job results stream ended inside a record ({got}/{n})")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _job_error(header: dict[str, Any]) -> Exception:
+    from fused.types import UdfParameterError, UdfRuntimeError, UdfTimeoutError
+
+    meta = header.get("metadata") or {}
+    err = meta.get("error") or {}
+    index = header.get("index")
+    kind = err.get("error_type")
+    message = f"task {index}: {err.get('message')}"
+    if kind == "timeout":
+        return UdfTimeoutError(message)
+    if kind == "parameter":
+        return UdfParameterError(message)
+    if err.get("exception_class"):
+        return UdfRuntimeError(
+            message,
+            exception_class=str(err["exception_class"]),
+            errormsg=str(err.get("errormsg") or ""),
+            lineno=err.get("lineno"),
+            traceback=str(err.get("traceback") or ""),
+            stdout=str(meta.get("stdout") or ""),
+            stderr=str(meta.get("stderr") or ""),
+        )
+    return RuntimeError(message)
+
+
+def _job_value(header: dict[str, Any], payload: bytes) -> Any:
+    from fused._canonical import from_cache
+
+    kind = header.get("kind")
+    meta = header.get("metadata") or {}
+    if kind == "json":
+        return from_cache(("json", json.loads(payload.decode("utf-8"))))
+    if kind == "table":
+        return from_cache(("table", payload))
+    if kind == "raster":
+        bounds = meta.get("bounds")
+        return from_cache(("raster", payload, meta["dtype"], list(meta["shape"]), bounds))
+    if kind == "bytes":
+        return from_cache(("bytes", payload, str(meta.get("content_type") or "")))
+    raise ValueError(f"job record of task {header.get('index')}: unknown kind {kind!r}")
+
+
+def iter_job_results(job_id: str, *, follow: bool = True) -> Any:
+    """The job's finished tasks as `JobRecord`s, in the order they finished, streamed as
+    they finish until the job is over (`follow=False`: only those finished now). Values are
+    decoded into the objects a local run returns. A second client (or a later session) can
+    read the same job: the stream always starts at the first result."""
+    base, token = server()  # type: ignore[misc]
+    query = "" if follow else "?follow=false"
+    url = base + _job_path(job_id) + "/results" + query
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        resp = urllib.request.urlopen(req, timeout=DEFAULT_TIMEOUT_S)  # noqa: S310 - http(s)
+    except urllib.error.HTTPError as err:
+        resp_err = Response(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
+        message = f"GET {_job_path(job_id)}/results: {err.code} {_error_message(resp_err)}"
+        if err.code == 404:
+            raise FileNotFoundError(message) from None
+        if err.code == 401:
+            raise PermissionError(message) from None
+        raise ServerError(message, err.code, resp_err.body, url, resp_err.headers) from None
+    except urllib.error.URLError as err:
+        raise ConnectionError(f"cannot reach the fused server at {url}: {err.reason}") from None
+    with resp:
+        while True:
+            head_len = _read_exact(resp, 4)
+            if head_len is None:
+                return
+            header = json.loads(_read_exact(resp, int.from_bytes(head_len, "little")) or b"{}")
+            size = int.from_bytes(_read_exact(resp, 8) or b"", "little")
+            payload = _read_exact(resp, size) if size else b""
+            meta = header.get("metadata") or {}
+            ok = header.get("status") == "ok"
+            yield JobRecord(
+                index=int(header["index"]),
+                status=str(header.get("status")),
+                value=_job_value(header, payload or b"") if ok else None,
+                error=None if ok else _job_error(header),
+                attempts=int(header.get("attempts") or 0),
+                cached=bool(header.get("cached")),
+                stdout=str(meta.get("stdout") or ""),
+                stderr=str(meta.get("stderr") or ""),
+            )

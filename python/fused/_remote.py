@@ -13,7 +13,7 @@ from fused.types import UdfParameterError, UdfRuntimeError, UdfTimeoutError
 if TYPE_CHECKING:
     from fused._udf import Udf
 
-__all__ = ["encode_parameter", "run_remote", "udf_payload"]
+__all__ = ["encode_parameter", "job_task", "run_remote", "submit_udf_job", "udf_payload"]
 
 # Tables come back as Arrow IPC files (geometry as WKB with the GeoParquet `geo` metadata),
 # rasters as NPY (exact dtype and shape), simple values as JSON. Not Parquet: reading it with
@@ -175,3 +175,33 @@ def run_error(udf: Udf, err: ServerError) -> Exception:
             stderr=str(meta.get("stderr") or ""),
         )
     return err
+
+
+def job_task(arg: Any) -> dict[str, Any]:
+    """One task of a server-side job from a `udf.map`-style argument: a dict of parameters
+    (values in their HTTP form), or a tile (`(x, y, z)` or a `mercantile.Tile`)."""
+    if isinstance(arg, dict):
+        return {"parameters": {k: encode_parameter(k, v) for k, v in arg.items()}}
+    if isinstance(arg, tuple) and len(arg) == 3 and all(isinstance(v, int) for v in arg):
+        return {"tile": [int(v) for v in arg]}
+    raise UdfParameterError(
+        f"job task: expected a dict of parameters or a tile (x, y, z), got {type(arg).__name__}"
+    )
+
+
+def submit_udf_job(
+    udf: Udf, args: list[Any], parameters: Optional[dict[str, Any]] = None, **options: Any
+) -> dict[str, Any]:
+    """Start a server-side job running `udf` (its code shipped) over `args` (see `job_task`)
+    with fixed `parameters`; `options`: max_retry, cache, cache_max_age, timeout."""
+    from fused._client import submit_job
+
+    payload = udf_payload(udf)
+    fixed = {k: encode_parameter(k, v) for k, v in (parameters or {}).items()}
+    return submit_job(
+        [job_task(a) for a in args],
+        udf=payload["package"],
+        schema=payload["schema"],
+        parameters=fixed or None,
+        **options,
+    )

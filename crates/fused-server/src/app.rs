@@ -94,7 +94,16 @@ pub async fn serve_until(
         )
         .with_limits(config.timeout, config.max_timeout)
         .with_basemap_style(config.basemap_style.clone())
-        .with_tilesets(data_dir.join("tilesets"));
+        .with_tilesets(data_dir.join("tilesets"))
+        // jobs get every worker but one, so interactive requests always find one free
+        .with_jobs(
+            data_dir.join("jobs"),
+            config.workers.saturating_sub(1).max(1),
+        )
+        .map_err(|source| ServeError::DataDir {
+            path: data_dir.join("jobs").display().to_string(),
+            source,
+        })?;
     let _ = std::fs::create_dir_all(data_dir.join("tilesets"));
     let app = router(state, auth::AuthConfig::default());
     tracing::info!(

@@ -9,6 +9,7 @@
 //! * [`routes`]: the run endpoints (code shipped by the SDK, saved UDFs, share tokens),
 //!   health and the OpenAPI document.
 //! * [`executor`]: the `Executor` trait and `LocalPool`, its worker protocol and supervisor.
+//! * [`jobs`]: server-side jobs (`/api/v1/jobs`): scheduler, result spool, resumption.
 //! * [`registry`]: SQLite: users, API keys, access tokens, saved UDFs (versions by content
 //!   hash) and share tokens.
 //! * [`cache`]: the run result cache (memory LRU + disk tier, single flight).
@@ -20,6 +21,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod executor;
+pub mod jobs;
 pub mod metrics;
 pub mod registry;
 pub mod routes;

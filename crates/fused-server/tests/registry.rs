@@ -63,7 +63,7 @@ fn open_creates_the_data_dir_in_wal_mode() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2); // 1: accounts and UDFs, 2: jobs
 }
 
 #[test]

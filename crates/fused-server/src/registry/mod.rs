@@ -11,8 +11,10 @@
 //! * [`udfs`]: saving, versioning, loading, listing and deleting UDFs.
 //! * [`share`]: share tokens of saved UDFs.
 //! * [`device`]: OAuth 2.0 device authorization codes (RFC 8628) and their approval.
+//! * [`jobs`]: server-side jobs and their tasks (state only; results are spooled to disk).
 
 mod device;
+pub mod jobs;
 mod schema;
 mod share;
 mod udfs;

@@ -68,6 +68,36 @@ const MIGRATIONS: &[&str] = &[
         user_id        INTEGER REFERENCES users(id) ON DELETE CASCADE
     ) WITHOUT ROWID;
     ",
+    // 2: server-side jobs (`crate::jobs`): one row per job, one per task; results are
+    // spooled to `<data_dir>/jobs/<id>.records`, `spool_end` is where a finished task's
+    // record ends there.
+    r"
+    CREATE TABLE jobs (
+        id           TEXT PRIMARY KEY,
+        owner_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        spec         TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('running', 'done', 'cancelled')),
+        n_tasks      INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        finished_at  INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX jobs_by_owner ON jobs (owner_id, created_at);
+    CREATE INDEX jobs_by_state ON jobs (state);
+    CREATE TABLE job_tasks (
+        job_id       TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        idx          INTEGER NOT NULL,
+        args         TEXT NOT NULL,
+        state        TEXT NOT NULL
+                     CHECK (state IN ('pending', 'running', 'ok', 'error', 'cancelled')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        started_at   INTEGER,
+        finished_at  INTEGER,
+        error        TEXT,
+        cached       INTEGER,
+        spool_end    INTEGER,
+        PRIMARY KEY (job_id, idx)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Apply the migrations the database has not seen, each in its own transaction.

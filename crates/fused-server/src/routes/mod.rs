@@ -4,6 +4,7 @@
 
 mod access;
 mod health;
+pub mod jobs;
 mod metrics;
 pub mod observe;
 mod openapi;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub basemap_style: Option<String>,
     /// Served tilesets and the vector fields seen per saved UDF version.
     pub tilesets: Arc<tilesets::Tilesets>,
+    /// Server-side jobs (`/api/v1/jobs`); `None` until [`AppState::with_jobs`].
+    pub jobs: Option<Arc<crate::jobs::Jobs>>,
     requests: Arc<AtomicU64>,
     started: u64,
 }
@@ -67,6 +70,7 @@ impl AppState {
             metrics: Arc::default(),
             basemap_style: None,
             tilesets: Arc::default(),
+            jobs: None,
             requests: Arc::new(AtomicU64::new(0)),
             started,
         }
@@ -98,6 +102,14 @@ impl AppState {
     pub fn with_tilesets(mut self, dir: std::path::PathBuf) -> Self {
         self.tilesets = Arc::new(tilesets::Tilesets::new(Some(dir)));
         self
+    }
+
+    /// Run jobs: results spooled under `dir`, at most `slots` job tasks on the executor at
+    /// once; unfinished jobs of an earlier run are resumed. Call last (the job runner keeps
+    /// a copy of this state). Needs a tokio runtime.
+    pub fn with_jobs(mut self, dir: std::path::PathBuf, slots: usize) -> std::io::Result<Self> {
+        self.jobs = Some(jobs::start(&self, dir, slots)?);
+        Ok(self)
     }
 
     /// The cache's counters.
@@ -157,6 +169,14 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
             "/api/v1/tilesets/{file}",
             put(tilesets::upload).layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/api/v1/jobs",
+            get(jobs::list)
+                .post(jobs::submit)
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route("/api/v1/jobs/{id}", get(jobs::status).delete(jobs::cancel))
+        .route("/api/v1/jobs/{id}/results", get(jobs::results))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::openapi))

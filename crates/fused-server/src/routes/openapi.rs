@@ -98,6 +98,9 @@ pub fn document() -> Value {
         if let Some(more) = super::tilesets::openapi_paths().as_object() {
             paths.extend(more.clone());
         }
+        if let Some(more) = super::jobs::openapi_paths().as_object() {
+            paths.extend(more.clone());
+        }
     }
     doc
 }
