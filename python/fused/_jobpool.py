@@ -20,10 +20,11 @@ A `Call` is (index, params, tile): the element's parameters with the fixed keywo
 merged in, and the tile `(x, y, z)` of a Tile-mode run. A `Completion` is (index, status,
 value, error, logs, seconds) with status `success`, `error`, `timeout` or `cancelled`.
 
-Backends today: `fused._map.LocalBackend` (`engine="local"`: the Rust-supervised warm worker
-pool, `fused._native.WorkerPool`) and `fused._map.InlineBackend` (in this process: nested maps
-inside a worker). A remote backend (server jobs) and a Dask backend implement the same four
-methods.
+Backends today: `fused._mapbackends.LocalBackend` (`engine="local"`: the Rust-supervised warm
+worker pool, `fused._native.WorkerPool`), `fused._mapbackends.InlineBackend` (in this process:
+`debug_mode` and nested maps inside a worker) and `fused._mapremote.JobsBackend`
+(`engine="remote"`: a server-side job). A backend whose `retries_itself` is true (the server
+retries job tasks) gets no retries from the pool.
 
 Task statuses: pending, running, success, error, timeout, cancelled. Errors and timeouts are
 retried up to `max_retry` times as soon as they come back; only the last outcome is kept.
@@ -148,6 +149,7 @@ class JobPool:
             c.status in _FAILED
             and self._attempts[i] <= self._max_retry
             and self._backend is not None
+            and not getattr(self._backend, "retries_itself", False)
             and i in self._calls
         ):
             self._status[i] = "pending"

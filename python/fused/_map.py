@@ -236,7 +236,15 @@ def map_udf(
         elif engine == "local":
             backend = backends.LocalBackend(udf, max_workers or os.cpu_count() or 1, timeout)
         else:
-            backend = backends.ThreadBackend(udf, max_workers or 32, max_age, cache)
+            from fused._mapremote import JobsBackend
+
+            backend = JobsBackend(
+                udf,
+                max_retry=max_retry,
+                cache=cache,
+                cache_max_age=max_age if cache else None,
+                timeout=timeout,
+            )
 
     on_success = None
     if plans:

@@ -12,8 +12,7 @@
   only itself.
 - `InlineBackend`: in this process, one task after another (`debug_mode`, and a map made by
   a UDF that runs in a worker: the pool never waits on itself).
-- `ThreadBackend` (`engine="remote"`): one `fused.run(engine="remote")` per task from a thread
-  pool.
+- `engine="remote"` runs a server-side job: `fused._mapremote.JobsBackend`.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = [
     "InlineBackend",
     "LocalBackend",
-    "ThreadBackend",
     "close_local_pool",
     "decode_batch",
     "in_worker",
@@ -500,80 +498,3 @@ class InlineBackend:
 
     def interrupt(self) -> None:
         self.cancel(None)
-
-
-# -- remote ----------------------------------------------------------------------------------
-
-
-class ThreadBackend:
-    """One `fused.run(engine="remote")` per task, `workers` at a time."""
-
-    def __init__(self, udf: Udf, workers: int, max_age: Optional[int], cache: bool) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.udf = udf
-        self.max_age = max_age
-        self.cache = cache
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fused-map")
-        self.futures: dict[int, Any] = {}
-        self.started: set[int] = set()
-        self.done: deque[Completion] = deque()
-        self.cond = threading.Condition()
-
-    def submit(self, calls: Sequence[Call]) -> None:
-        for call in calls:
-            self.futures[call.index] = self.executor.submit(self._run, call)
-
-    def _run(self, call: Call) -> None:
-        from fused._engine import run_udf
-
-        with self.cond:
-            self.started.add(call.index)
-        started = time.perf_counter()
-        x, y, z = call.tile if call.tile is not None else (None, None, None)
-        try:
-            value = run_udf(
-                self.udf,
-                engine="remote",
-                x=x,
-                y=y,
-                z=z,
-                parameters=call.params,
-                cache_max_age=self.max_age,
-                cache=self.cache,
-            )
-            c = Completion(call.index, "success", value, None, "", time.perf_counter() - started)
-        except Exception as exc:  # noqa: BLE001 - the task's error
-            from fused.types import UdfTimeoutError
-
-            status = "timeout" if isinstance(exc, UdfTimeoutError) else "error"
-            c = Completion(call.index, status, None, exc, "", time.perf_counter() - started)
-        with self.cond:
-            self.started.discard(call.index)
-            self.done.append(c)
-            self.cond.notify_all()
-
-    def poll(self, timeout: float) -> list[Completion]:
-        with self.cond:
-            if not self.done and timeout > 0:
-                self.cond.wait(timeout)
-            out = list(self.done)
-            self.done.clear()
-            return out
-
-    def running(self) -> set[int]:
-        with self.cond:
-            return set(self.started)
-
-    def cancel(self, indexes: Optional[Sequence[int]] = None) -> None:
-        targets = list(self.futures) if indexes is None else list(indexes)
-        with self.cond:
-            for i in targets:
-                fut = self.futures.get(i)
-                if fut is not None and fut.cancel():
-                    self.done.append(Completion(i, "cancelled", None, None, "", 0.0))
-            self.cond.notify_all()
-
-    def interrupt(self) -> None:
-        self.cancel(None)
-        self.executor.shutdown(wait=False)
