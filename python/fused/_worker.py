@@ -5,7 +5,8 @@ frames (u32 little-endian length + bytes) on its own stdin/stdout (see
 `crates/fused-server/src/executor/protocol.rs`):
 
 - at start it sends a hello frame `{"ready": true, "pid", "python"}`;
-- for each request frame (JSON: task_id, udf, parameters, tile, result_dir, inline_limit) it
+- for each request frame (JSON: task_id, udf, udf_hash, parameters, tile, result_dir,
+  inline_limit) it
   answers with a header frame (JSON: task_id, ok, kind, dtype, shape, bounds, content_type,
   payload, stdout, stderr, error) and, when `payload` is `{"inline": true}`, one frame of raw
   payload bytes. Payloads over `inline_limit` bytes are written to
@@ -130,10 +131,13 @@ class Worker:
             self.running = False
             raise _Cancelled("the request was cancelled by its client")
 
-    def _udf(self, pkg: dict[str, Any]) -> Any:
+    def _udf(self, pkg: dict[str, Any], key: Any) -> Any:
+        """The `Udf` of a package, compiled once per content hash (the server's `udf_hash`;
+        the last `_UDF_CACHE_SIZE` are kept)."""
         from fused._package import udf_from_package
 
-        key = json.dumps(pkg, sort_keys=True)
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"invalid request: udf_hash must be a non-empty string, got {key!r}")
         udf = self.udfs.get(key)
         if udf is None:
             udf = udf_from_package(pkg)
@@ -173,7 +177,7 @@ class Worker:
         import fused
 
         try:
-            udf = self._udf(req["udf"])
+            udf = self._udf(req["udf"], req.get("udf_hash"))
             tile = req.get("tile") or {}
             return fused.run(
                 udf,

@@ -11,7 +11,10 @@
 //! * [`executor`]: the `Executor` trait and `LocalPool`, its worker protocol and supervisor.
 //! * [`registry`]: SQLite: users, API keys, access tokens, saved UDFs (versions by content
 //!   hash) and share tokens.
-//! * [`cache`]: the run result cache (memory LRU + disk tier, single flight).
+//! * [`prepared`]: a UDF ready to run (typed package, content hash, parsed specs, cache
+//!   namespace), and the LRU of prepared versions.
+//! * [`runcache`]: the run result cache (memory LRU + disk tier, single flight) and its one
+//!   call, `get_or_compute`.
 //! * [`metrics`]: request counters and histogram, rendered for `GET /metrics`.
 //! * [`auth`]: bearer authentication, the OAuth 2.0 device authorization flow, and the
 //!   registry / account HTTP endpoints.
@@ -21,6 +24,7 @@ pub mod auth;
 pub mod config;
 pub mod executor;
 pub mod metrics;
+pub mod prepared;
 pub mod registry;
 pub mod routes;
 pub mod runcache;

@@ -25,7 +25,7 @@ impl Executor for Fake {
         self.n.fetch_add(1, Ordering::SeqCst);
         self.tasks.lock().unwrap().push(task.clone());
         Box::pin(async move {
-            let code = task.udf["code"].as_str().unwrap_or("").to_string();
+            let code = task.udf.package().code.clone();
             let result = match code.as_str() {
                 "json" => Ok(CanonicalResult::Json(
                     json!({"params": task.parameters, "tile": task.tile.map(|t| [t.x, t.y, u32::from(t.z)])}),

@@ -14,6 +14,9 @@
 //! The payload bytes are: the Arrow IPC stream (`table`), the raw C-order array (`raster`), UTF-8
 //! JSON text (`json`), or the bytes themselves (`bytes`). Pickle never crosses the boundary.
 
+use std::borrow::Cow;
+
+use fused_core::package::UdfPackage;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -105,12 +108,14 @@ pub struct TileXyz {
     pub z: u8,
 }
 
-/// One task for a worker.
+/// One task for a worker (the server borrows the package it sends).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Request {
+pub struct Request<'a> {
     pub task_id: String,
-    /// The UDF package as JSON (the shape of `fused_core::package::UdfPackage`).
-    pub udf: serde_json::Value,
+    /// The UDF package.
+    pub udf: Cow<'a, UdfPackage>,
+    /// The content hash of the package (hex SHA-256): the worker keys its compiled code by it.
+    pub udf_hash: String,
     /// Parameter values: strings (converted in the worker by the same Rust rules the
     /// server validated them with) or JSON values from a POST body.
     pub parameters: serde_json::Map<String, serde_json::Value>,

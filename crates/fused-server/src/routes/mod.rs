@@ -50,6 +50,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The Workbench's basemap style URL (`--basemap-style`); `None`: the offline style.
     pub basemap_style: Option<String>,
+    /// The UDF versions prepared last (specs parsed, run-key prefix hashed).
+    pub prepared: Arc<crate::prepared::PreparedUdfs>,
     /// Served tilesets and the vector fields seen per saved UDF version.
     pub tilesets: Arc<tilesets::Tilesets>,
     requests: Arc<AtomicU64>,
@@ -66,6 +68,7 @@ impl AppState {
             limits: run::RunLimits::default(),
             metrics: Arc::default(),
             basemap_style: None,
+            prepared: Arc::default(),
             tilesets: Arc::default(),
             requests: Arc::new(AtomicU64::new(0)),
             started,

@@ -3,7 +3,6 @@
 //! the executor sits the result cache (memory tier, disk tier, single flight): a hit is
 //! encoded without Python; only successful results are stored.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -16,6 +15,7 @@ use super::params::{self, OutputChoice, ParamError};
 use super::response::{Metadata, RunResponse};
 use super::AppState;
 use crate::executor::{ExecError, Task, TaskOutput, TileXyz, WorkerError};
+use crate::prepared::PreparedUdf;
 use crate::runcache::flight::Role;
 use crate::runcache::RunCache;
 use fused_core::runcache::entry::Entry;
@@ -94,18 +94,13 @@ pub enum Shared {
 /// One run, as the endpoints describe it.
 pub struct RunSpec {
     pub request_id: String,
-    /// The UDF package as JSON.
-    pub udf: Value,
-    /// Parameter name -> type spec; `None`: values are passed on unchecked.
-    pub schema: Option<BTreeMap<String, String>>,
+    /// The UDF with its parsed parameter specs and cache namespace.
+    pub udf: Arc<PreparedUdf>,
     pub parameters: Vec<(String, Value)>,
     pub tile: Option<Tile>,
     pub output: OutputChoice,
     /// GET endpoints answer with `Access-Control-Allow-Origin: *`.
     pub cors: bool,
-    /// The cache namespace (a saved UDF's identity, so invalidation finds its entries);
-    /// `None`: the code's hash.
-    pub cache_namespace: Option<String>,
     /// `If-None-Match` and `x-fused-timeout`.
     pub headers: RunHeaders,
 }
@@ -122,7 +117,7 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
         Ok(t) => t,
         Err(msg) => return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg),
     };
-    let validated = match params::validate(spec.schema.as_ref(), spec.parameters) {
+    let validated = match params::validate(spec.udf.schema(), spec.parameters) {
         Ok(v) => v,
         Err(ParamError::Schema(msg)) => {
             return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_schema", &msg)
@@ -135,7 +130,7 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
         }) => return parameter_error(&message, &parameter, &expected, &value, Metadata::new(&rid)),
     };
     let lifetime =
-        match params::cache_lifetime(&spec.output, spec.udf.get("metadata"), DEFAULT_MAX_AGE) {
+        match params::cache_lifetime(&spec.output, spec.udf.cache_max_age(), DEFAULT_MAX_AGE) {
             Ok(l) => l,
             Err((parameter, expected, value)) => {
                 let message = format!("invalid {parameter}: expected {expected}, got {value}");
@@ -152,13 +147,10 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
     let cache = state.cache.clone();
     let cache_key = match lifetime {
         Some(max_age) if cache.enabled() => {
-            let ns = spec
-                .cache_namespace
-                .clone()
-                .unwrap_or_else(|| key::code_namespace(&spec.udf));
+            let ns = spec.udf.namespace().to_string();
             Some((
                 ns,
-                key::run_key(&spec.udf, &validated.parameters, tile_key),
+                spec.udf.run_key(&validated.parameters, tile_key),
                 max_age,
             ))
         }

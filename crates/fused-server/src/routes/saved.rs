@@ -13,8 +13,10 @@ use super::path::{parse_tile, split_extension, tile_or_400};
 use super::response::RunResponse;
 use super::run::{run, RunHeaders, RunSpec, TIMEOUT_HEADER};
 use super::AppState;
+use crate::prepared::PreparedUdf;
 use crate::registry::SavedUdf;
 use fused_core::runcache::key;
+use std::sync::Arc;
 
 const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 
@@ -136,6 +138,20 @@ pub async fn run_tile(
     .await
 }
 
+/// The prepared form of a saved version (from the LRU: its specs are parsed once).
+pub(super) fn prepare_saved(state: &AppState, saved: SavedUdf) -> Arc<PreparedUdf> {
+    let namespace = key::saved_namespace(&saved.owner_email, &saved.name);
+    let hash = saved.version.clone();
+    state.prepared.get_or_prepare(&namespace, &hash, || {
+        PreparedUdf::with_hash(
+            saved.package,
+            Some(saved.schema),
+            hash.clone(),
+            Some(namespace.clone()),
+        )
+    })
+}
+
 /// Run a saved UDF with query parameters (shared with the share-token endpoints).
 pub(super) async fn respond(
     state: &AppState,
@@ -146,31 +162,22 @@ pub(super) async fn respond(
     extension: Option<String>,
     headers: RunHeaders,
 ) -> Response {
-    let udf = match serde_json::to_value(&saved.package) {
-        Ok(v) => v,
-        Err(e) => {
-            let msg = format!("saved UDF does not serialize: {e}");
-            return RunResponse::simple(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg)
-                .with_cors(true)
-                .into_response();
-        }
-    };
+    let version = saved.version.clone();
+    let udf = prepare_saved(state, saved);
     let (parameters, mut output) = split_query(query);
     output.extension = extension;
     let spec = RunSpec {
         request_id: rid,
         udf,
-        schema: Some(saved.schema),
         parameters,
         tile,
         output,
         cors: true,
-        cache_namespace: Some(key::saved_namespace(&saved.owner_email, &saved.name)),
         headers,
     };
     let response = run(state, spec).await;
     if response.status == StatusCode::OK && response.content_type == MVT_CONTENT_TYPE {
-        super::tilejson::record_fields(state, &saved.version, &response.body);
+        super::tilejson::record_fields(state, &version, &response.body);
     }
     response.into_response()
 }

@@ -23,6 +23,8 @@ use super::response::RunResponse;
 use super::run::{run, RunSpec};
 use super::saved::run_headers;
 use super::AppState;
+use crate::prepared::PreparedUdf;
+use fused_core::runcache::key;
 
 #[derive(Debug, Deserialize)]
 struct RunBody {
@@ -103,19 +105,19 @@ async fn handle(
         cache_max_age: option_text(body.cache_max_age).or(query_out.cache_max_age),
         cache: option_text(body.cache).or(query_out.cache),
     };
-    let udf = match serde_json::to_value(&body.udf) {
-        Ok(v) => v,
-        Err(e) => return bad(format!("invalid udf: {e}")).into_response(),
-    };
+    let hash = crate::prepared::content_hash(&body.udf, body.schema.as_ref());
+    let namespace = key::code_namespace_of(&body.udf.code);
+    let (package, schema) = (body.udf, body.schema);
+    let udf = state.prepared.get_or_prepare(&namespace, &hash, || {
+        PreparedUdf::with_hash(package, schema, hash.clone(), None)
+    });
     let spec = RunSpec {
         request_id: rid.clone(),
         udf,
-        schema: body.schema,
         parameters: body.parameters.unwrap_or_default().into_iter().collect(),
         tile,
         output,
         cors: false,
-        cache_namespace: None,
         headers: run_headers(&headers),
     };
     run(&state, spec).await.into_response()

@@ -18,6 +18,7 @@
 mod examples;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -35,6 +36,7 @@ use super::response::RunResponse;
 use super::run::{run, RunSpec};
 use super::saved::run_headers;
 use super::AppState;
+use crate::prepared::PreparedUdf;
 use crate::registry::SavedUdf;
 
 /// The page and its assets, built by `web/build.sh` (see `web/README.md`).
@@ -328,14 +330,12 @@ async fn signature(
         }
         Err(e) => return bad(format!("malformed JSON body: {e}")).into_response(),
     };
-    let probe = match package_from_code("workbench_signature", SIGNATURE_PROBE)
-        .map_err(|e| e.to_string())
-        .and_then(|p| serde_json::to_value(p).map_err(|e| e.to_string()))
-    {
+    let probe = match package_from_code("workbench_signature", SIGNATURE_PROBE) {
         Ok(p) => p,
         Err(e) => {
-            return RunResponse::simple(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &e)
-                .into_response()
+            let msg = e.to_string();
+            return RunResponse::simple(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg)
+                .into_response();
         }
     };
     let package = match serde_json::to_string(&package) {
@@ -344,11 +344,13 @@ async fn signature(
     };
     let spec = RunSpec {
         request_id: rid,
-        udf: probe,
-        schema: Some(BTreeMap::from([(
-            "package".to_string(),
-            "dict".to_string(),
-        )])),
+        udf: Arc::new(PreparedUdf::with_schema(
+            probe,
+            Some(BTreeMap::from([(
+                "package".to_string(),
+                "dict".to_string(),
+            )])),
+        )),
         parameters: vec![("package".to_string(), Value::String(package))],
         tile: None,
         output: OutputChoice {
@@ -356,7 +358,6 @@ async fn signature(
             ..Default::default()
         },
         cors: false,
-        cache_namespace: None,
         headers: run_headers(&headers),
     };
     run(&state, spec).await.into_response()
