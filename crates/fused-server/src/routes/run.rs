@@ -1,7 +1,7 @@
-//! The run pipeline shared by every run endpoint: validate parameters, run on the executor,
-//! choose the output format, encode, answer with `x-fused-metadata`. Between validation and
-//! the executor sits the result cache (memory tier, disk tier, single flight): a hit is
-//! encoded without Python; only successful results are stored.
+//! The run pipeline shared by every run endpoint: validate parameters against the prepared
+//! UDF's specs, get the result from the run cache or the executor (one
+//! [`RunCache::get_or_compute`] call: a hit is encoded without Python; only successful
+//! results are stored), choose the output format, encode, answer with `x-fused-metadata`.
 
 use std::sync::Arc;
 
@@ -16,11 +16,8 @@ use super::response::{Metadata, RunResponse};
 use super::AppState;
 use crate::executor::{ExecError, Task, TaskOutput, TileXyz, WorkerError};
 use crate::prepared::PreparedUdf;
-use crate::runcache::flight::Role;
-use crate::runcache::RunCache;
-use fused_core::runcache::entry::Entry;
+use crate::runcache::{Fetched, Outcome, RunCache, Slot};
 use fused_core::runcache::{key, DEFAULT_MAX_AGE};
-use fused_core::time::now_ms;
 
 /// Response header saying whether the result came from the cache.
 pub const CACHED_HEADER: &str = "x-fused-cached";
@@ -144,21 +141,9 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
             }
         };
     let tile_key = spec.tile.map(|t| (u32::from(t.z), t.x, t.y));
-    let cache = state.cache.clone();
-    let cache_key = match lifetime {
-        Some(max_age) if cache.enabled() => {
-            let ns = spec.udf.namespace().to_string();
-            Some((
-                ns,
-                spec.udf.run_key(&validated.parameters, tile_key),
-                max_age,
-            ))
-        }
-        _ => None,
-    };
     let task = Task {
         task_id: rid.clone(),
-        udf: spec.udf,
+        udf: spec.udf.clone(),
         parameters: validated.parameters,
         tile: spec.tile.map(|t| TileXyz {
             x: t.x,
@@ -169,57 +154,38 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
     };
     let mut meta = Metadata::new(&rid);
     meta.ignored_parameters = validated.ignored;
-    let Some((ns, key, max_age)) = cache_key else {
+    let cache = &state.cache;
+    let Some(max_age) = lifetime.filter(|_| cache.enabled()) else {
         let shared = execute(state, task).await;
         return respond(shared, &spec.output, spec.tile, meta, None);
     };
-    let conditional = Some((key.as_str(), spec.headers.if_none_match.as_deref()));
-    if let Some(e) = cache.get_memory(&ns, &key) {
-        cache.count_hit();
-        let shared = Shared::Done {
+    let key = spec.udf.run_key(&task.parameters, tile_key);
+    let slot = Slot {
+        namespace: spec.udf.namespace(),
+        key: &key,
+        max_age,
+        tile: tile_key,
+    };
+    let shared = match cache.get_or_compute(slot, || execute(state, task)).await {
+        Fetched::Cached(e) => Shared::Done {
             result: e.result,
             stdout: String::new(),
             stderr: String::new(),
             cached: true,
-        };
-        return respond(shared, &spec.output, spec.tile, meta, conditional);
-    }
-    let shared = match cache.flights.join(&format!("{ns}/{key}")).await {
-        Role::Joined(shared) => {
-            // Shared a computation in flight: a hit only when it produced a result.
-            if matches!(shared, Shared::Done { .. }) {
-                cache.count_hit();
-            }
-            shared
-        }
-        Role::Leader(leader) => {
-            let shared = if let Some(e) = cache.get_disk(&ns, &key).await {
-                cache.count_hit();
-                Shared::Done {
-                    result: e.result,
-                    stdout: String::new(),
-                    stderr: String::new(),
-                    cached: true,
-                }
-            } else {
-                cache.count_miss();
-                let shared = execute(state, task).await;
-                if let Shared::Done { result, .. } = &shared {
-                    let entry = Entry {
-                        result: result.clone(),
-                        created_at: now_ms(),
-                        max_age,
-                        tile: tile_key,
-                    };
-                    cache.put(&ns, &key, entry).await;
-                }
-                shared
-            };
-            leader.finish(shared.clone());
-            shared
-        }
+        },
+        Fetched::Computed(shared) => shared,
     };
+    let conditional = Some((key.as_str(), spec.headers.if_none_match.as_deref()));
     respond(shared, &spec.output, spec.tile, meta, conditional)
+}
+
+impl Outcome for Shared {
+    fn cacheable(&self) -> Option<Arc<CanonicalResult>> {
+        match self {
+            Shared::Done { result, .. } => Some(result.clone()),
+            Shared::Udf { .. } | Shared::Exec(_) => None,
+        }
+    }
 }
 
 /// Run the task on the executor.
