@@ -42,6 +42,11 @@ from collections import OrderedDict
 from typing import Any, BinaryIO, Optional
 
 from fused._canonical import canonical
+from fused._native import WORKER_ERROR_KINDS
+
+# The error kinds the server reads (Rust `WorkerErrorKind`, the one list): a kind named below
+# that the list lacks fails at the lookup, not silently on the server.
+_KIND = {kind: kind for kind in WORKER_ERROR_KINDS}
 
 _LEN = struct.Struct("<I")
 _MAX_FRAME = 256 * 1024 * 1024
@@ -220,7 +225,7 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
 
     if isinstance(exc, UdfRuntimeError):
         return {
-            "kind": "runtime",
+            "kind": _KIND["runtime"],
             "exception_class": exc.exception_class,
             "errormsg": exc.errormsg,
             "lineno": exc.lineno,
@@ -228,7 +233,7 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
         }
     if isinstance(exc, UdfParameterError):
         return {
-            "kind": "parameter",
+            "kind": _KIND["parameter"],
             "exception_class": "UdfParameterError",
             "errormsg": str(exc),
             "parameter": _str_or_none(getattr(exc, "parameter", None)),
@@ -237,11 +242,11 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
             "traceback": "",
         }
     if isinstance(exc, _Cancelled):
-        return {"kind": "cancelled", "exception_class": "Cancelled", "errormsg": str(exc)}
+        return {"kind": _KIND["cancelled"], "exception_class": "Cancelled", "errormsg": str(exc)}
     if isinstance(exc, SystemExit):
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return {
-            "kind": "exit",
+            "kind": _KIND["exit"],
             "exception_class": "SystemExit",
             "errormsg": f"the UDF called sys.exit({exc.code!r}) (exit code {code})",
             "lineno": None,
@@ -249,7 +254,7 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
         }
     msg = str(exc)
     return {
-        "kind": stage,
+        "kind": _KIND[stage],
         "exception_class": type(exc).__name__,
         "errormsg": msg,
         "lineno": None,

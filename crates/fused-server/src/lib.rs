@@ -8,6 +8,8 @@
 //! * [`app`]: builds the router and serves it.
 //! * [`routes`]: the run endpoints (code shipped by the SDK, saved UDFs, share tokens),
 //!   health and the OpenAPI document.
+//! * [`error`]: the one HTTP error (`HttpError`, its `ErrorCode`s, `From` every source
+//!   error), in the run rendering or RFC 6749's.
 //! * [`executor`]: the `Executor` trait and `LocalPool`, its worker protocol and supervisor.
 //! * [`registry`]: SQLite: users, API keys, access tokens, saved UDFs (versions by content
 //!   hash) and share tokens.
@@ -22,6 +24,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod error;
 pub mod executor;
 pub mod metrics;
 pub mod prepared;

@@ -135,13 +135,57 @@ pub enum Payload {
     File(String),
 }
 
+/// What kind of failure a worker reports (`WorkerError::kind`). The one list: the worker
+/// (`fused._worker._describe`) takes its names from `fused._native.WORKER_ERROR_KINDS`,
+/// which is [`WorkerErrorKind::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerErrorKind {
+    /// The UDF raised (`UdfRuntimeError`).
+    Runtime,
+    /// A parameter value did not convert (`UdfParameterError`).
+    Parameter,
+    /// The call could not be made (missing parameter, no tile parameter, ...).
+    Call,
+    /// The return value has no canonical form.
+    Result,
+    /// The UDF called `sys.exit`.
+    Exit,
+    /// Interrupted because the client went away.
+    Cancelled,
+}
+
+impl WorkerErrorKind {
+    pub const ALL: [WorkerErrorKind; 6] = [
+        WorkerErrorKind::Runtime,
+        WorkerErrorKind::Parameter,
+        WorkerErrorKind::Call,
+        WorkerErrorKind::Result,
+        WorkerErrorKind::Exit,
+        WorkerErrorKind::Cancelled,
+    ];
+
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerErrorKind::Runtime => "runtime",
+            WorkerErrorKind::Parameter => "parameter",
+            WorkerErrorKind::Call => "call",
+            WorkerErrorKind::Result => "result",
+            WorkerErrorKind::Exit => "exit",
+            WorkerErrorKind::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 /// The error a failed task reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerError {
-    /// `runtime` (the UDF raised: `UdfRuntimeError`), `parameter` (`UdfParameterError`),
-    /// `call` (the call could not be made: missing parameter, no tile parameter, ...),
-    /// `result` (the return value has no canonical form), `exit` (the UDF called
-    /// `sys.exit`), `cancelled` (interrupted because the client went away).
+    /// A [`WorkerErrorKind`] name (`runtime`, `parameter`, `call`, `result`, `exit`,
+    /// `cancelled`); see [`WorkerError::kind`].
     pub kind: String,
     #[serde(default)]
     pub exception_class: String,
@@ -158,6 +202,13 @@ pub struct WorkerError {
     pub expected: Option<String>,
     #[serde(default)]
     pub value: Option<String>,
+}
+
+impl WorkerError {
+    /// The kind, when it is one of [`WorkerErrorKind::ALL`].
+    pub fn kind(&self) -> Option<WorkerErrorKind> {
+        WorkerErrorKind::from_name(&self.kind)
+    }
 }
 
 /// The header frame of a worker's answer.
@@ -239,6 +290,12 @@ mod tests {
                 "error":{"kind":"runtime","exception_class":"ValueError","errormsg":"x","lineno":3}}"#,
         )
         .unwrap();
-        assert_eq!(h.error.unwrap().lineno, Some(3));
+        let err = h.error.unwrap();
+        assert_eq!(err.lineno, Some(3));
+        assert_eq!(err.kind(), Some(WorkerErrorKind::Runtime));
+        for k in WorkerErrorKind::ALL {
+            assert_eq!(WorkerErrorKind::from_name(k.as_str()), Some(k));
+        }
+        assert_eq!(WorkerErrorKind::from_name("nope"), None);
     }
 }

@@ -7,9 +7,9 @@ mod health;
 mod metrics;
 pub mod observe;
 mod openapi;
-mod params;
+pub(crate) mod params;
 mod path;
-mod response;
+pub(crate) mod response;
 mod run;
 mod saved;
 mod shared;
@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 
@@ -117,14 +119,33 @@ impl AppState {
     }
 }
 
+/// The headers a map client on another origin may read from a run answer.
+const EXPOSED_HEADERS: &str = "x-fused-metadata, x-fused-cached, etag";
+
+/// CORS of the endpoints map clients call from other origins (saved and shared runs,
+/// TileJSON and styles, tilesets): any origin, and the run headers exposed (an answer that
+/// exposes its own, a tileset download's, keeps them). A layer, so no handler sets it.
+async fn cors(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if !h.contains_key(header::ACCESS_CONTROL_EXPOSE_HEADERS) {
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+    }
+    resp
+}
+
 /// The whole HTTP API: run endpoints, health, metrics, OpenAPI, and the registry/auth
 /// routes, all behind the request id / log / metrics middleware.
 pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
     let registry = state.registry.clone();
-    let run_routes = Router::new()
-        .route("/api/v1/run/udf", post(shipped::run_file))
-        .route("/api/v1/run/udf/tiles/{z}/{x}/{y}", post(shipped::run_tile))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    // Called from map clients on other origins: CORS.
+    let cross_origin = Router::new()
         .route("/api/v1/run/udf/saved/{email}/{name}", get(saved::run_file))
         .route(
             "/api/v1/run/udf/saved/{email}/{name}/tiles/{z}/{x}/{y}",
@@ -134,10 +155,6 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
         .route(
             "/shared/{token}/run/tiles/{z}/{x}/{y}",
             get(shared::run_tile),
-        )
-        .route(
-            "/api/v1/udf/saved/{email}/{name}/cache",
-            delete(saved::invalidate_cache),
         )
         .route(
             "/api/v1/run/udf/saved/{email}/{name}/tilejson.json",
@@ -160,9 +177,19 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
             "/api/v1/tilesets/{file}",
             put(tilesets::upload).layer(DefaultBodyLimit::disable()),
         )
+        .layer(map_response(cors));
+    let run_routes = Router::new()
+        .route("/api/v1/run/udf", post(shipped::run_file))
+        .route("/api/v1/run/udf/tiles/{z}/{x}/{y}", post(shipped::run_tile))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route(
+            "/api/v1/udf/saved/{email}/{name}/cache",
+            delete(saved::invalidate_cache),
+        )
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::openapi))
+        .merge(cross_origin)
         .merge(workbench::routes());
     run_routes
         .with_state(state.clone())

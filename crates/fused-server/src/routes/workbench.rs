@@ -29,13 +29,13 @@ use axum::{Json, Router};
 use fused_core::package::{package_from_code, UdfPackage};
 use serde_json::{json, Value};
 
-use super::access::{authenticate, shared_udf};
+use super::access::shared_udf;
 use super::observe::RequestId;
 use super::params::OutputChoice;
-use super::response::RunResponse;
-use super::run::{run, RunSpec};
-use super::saved::run_headers;
+use super::run::{run, RunHeaders, RunSpec};
 use super::AppState;
+use crate::auth::AuthUser;
+use crate::error::{registry_failed, HttpError};
 use crate::prepared::PreparedUdf;
 use crate::registry::SavedUdf;
 
@@ -225,12 +225,8 @@ fn describe_saved(saved: &SavedUdf) -> Value {
 async fn list_udfs(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
 ) -> Response {
-    let user = match authenticate(&state, &headers, &rid).await {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let registry = state.registry.clone();
     let listed = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, String> {
         let names = registry.list_udfs(&user).map_err(|e| e.to_string())?;
@@ -251,36 +247,17 @@ async fn list_udfs(
         Ok(Ok(udfs)) => Json(json!({ "udfs": udfs })).into_response(),
         Ok(Err(msg)) => {
             tracing::error!(request_id = rid, "registry: {msg}");
-            RunResponse::simple(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &rid,
-                "registry_error",
-                "the registry failed; see the server log",
-            )
-            .into_response()
+            registry_failed().for_request(&rid).into_response()
         }
         Err(e) => {
             tracing::error!(request_id = rid, "registry task: {e}");
-            RunResponse::simple(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &rid,
-                "registry_error",
-                "the registry failed; see the server log",
-            )
-            .into_response()
+            registry_failed().for_request(&rid).into_response()
         }
     }
 }
 
 /// `GET /api/v1/workbench/examples` -> `{"examples": [{..describe, "package"}]}`.
-async fn list_examples(
-    State(state): State<AppState>,
-    RequestId(rid): RequestId,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authenticate(&state, &headers, &rid).await {
-        return r.into_response();
-    }
+async fn list_examples(RequestId(rid): RequestId, _user: AuthUser) -> Response {
     match examples::packages() {
         Ok(packages) => {
             let list: Vec<Value> = packages
@@ -295,8 +272,7 @@ async fn list_examples(
         }
         Err(msg) => {
             tracing::error!(request_id = rid, "examples: {msg}");
-            RunResponse::simple(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg)
-                .into_response()
+            HttpError::internal(msg).for_request(&rid).into_response()
         }
     }
 }
@@ -309,13 +285,11 @@ async fn list_examples(
 async fn signature(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
+    _user: AuthUser,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bad = |msg: String| RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg);
-    if let Err(r) = authenticate(&state, &headers, &rid).await {
-        return r.into_response();
-    }
+    let bad = |msg: String| HttpError::bad_request(msg).for_request(&rid);
     let package = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(mut obj)) => match obj.remove("udf") {
             Some(udf) => match serde_json::from_value::<UdfPackage>(udf) {
@@ -333,8 +307,8 @@ async fn signature(
     let probe = match package_from_code("workbench_signature", SIGNATURE_PROBE) {
         Ok(p) => p,
         Err(e) => {
-            let msg = e.to_string();
-            return RunResponse::simple(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg)
+            return HttpError::internal(e.to_string())
+                .for_request(&rid)
                 .into_response();
         }
     };
@@ -357,8 +331,7 @@ async fn signature(
             format: Some("json".into()),
             ..Default::default()
         },
-        cors: false,
-        headers: run_headers(&headers),
+        headers: RunHeaders::of(&headers),
     };
     run(&state, spec).await.into_response()
 }
@@ -370,9 +343,9 @@ async fn shared_info(
     RequestId(rid): RequestId,
     Path(token): Path<String>,
 ) -> Response {
-    match shared_udf(&state, &token, &rid).await {
+    match shared_udf(&state, &token).await {
         Ok(saved) => Json(describe(&saved.package, Some(&saved.schema))).into_response(),
-        Err(r) => r.into_response(),
+        Err(e) => e.for_request(&rid).into_response(),
     }
 }
 
