@@ -116,6 +116,16 @@ fn login_required() {
         Some("wrong"),
     );
     assert_eq!(r.status, 401);
+    // the one authentication: the same body and challenge on every run route
+    assert_eq!(r.header("www-authenticate"), "Bearer");
+    let v = r.json();
+    assert_eq!(v["error_type"], "unauthorized");
+    assert_eq!(v["error"], v["error_description"]);
+    assert!(v["error"]
+        .as_str()
+        .unwrap()
+        .contains("invalid, expired or revoked"));
+    assert_eq!(v["request_id"], r.meta()["request_id"]);
     assert_eq!(s.fake.n.load(Ordering::SeqCst), 0);
 }
 
