@@ -15,7 +15,7 @@
 //!
 //! [`ErrorCode::ALL`] is the list the SDK maps to its exceptions (`fused._native.ERROR_CODES`).
 
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
@@ -341,13 +341,13 @@ impl From<FrameError> for HttpError {
     }
 }
 
-/// The response header of a run error (re-exported for tests of the mapping).
-pub const METADATA_HEADER: HeaderName =
-    HeaderName::from_static(crate::routes::response::METADATA_HEADER);
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderName;
+
+    const METADATA_HEADER: HeaderName =
+        HeaderName::from_static(crate::routes::response::METADATA_HEADER);
 
     async fn body_json(resp: Response) -> Value {
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
