@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -41,13 +42,18 @@ class Worker:
         self.proc.stdin.write(_LEN.pack(len(data)) + data)
         self.proc.stdin.flush()
 
-    def run(self, code: str, parameters=None, tile=None, inline_limit=1 << 20, **pkg):
+    def run(
+        self, code: str, parameters=None, tile=None, inline_limit=1 << 20, udf_hash=None, **pkg
+    ):
         self.n += 1
         task_id = f"task-{self.n}"
         udf = {"name": "t", "code": textwrap.dedent(code), **pkg}
         req = {
             "task_id": task_id,
             "udf": udf,
+            "udf_hash": udf_hash
+            if udf_hash is not None
+            else hashlib.sha256(json.dumps(udf, sort_keys=True).encode()).hexdigest(),
             "parameters": parameters or {},
             "tile": tile,
             "result_dir": self.result_dir,
@@ -279,6 +285,19 @@ def test_exit_on_eof(tmp_path):
     assert w.close() == 0
 
 
+def test_compiled_code_is_keyed_by_the_hash_the_server_sends(worker):
+    first = "@fused.udf\ndef udf():\n    return 'first'\n"
+    header, payload = worker.run(first, udf_hash="h-keyed")
+    assert header["ok"] and json.loads(payload) == "first"
+    # the same hash means the same content: the compiled UDF is reused, the body not re-read
+    header, payload = worker.run("@fused.udf\ndef udf():\n    return 'x'\n", udf_hash="h-keyed")
+    assert json.loads(payload) == "first"
+    header, _ = worker.run(first, udf_hash="")
+    assert not header["ok"]
+    assert header["error"]["kind"] == "call"
+    assert "udf_hash" in header["error"]["errormsg"]
+
+
 def test_hard_exit_kills_only_that_worker(tmp_path):
     w = Worker(str(tmp_path))
     w._write(
@@ -286,6 +305,7 @@ def test_hard_exit_kills_only_that_worker(tmp_path):
             {
                 "task_id": "t",
                 "udf": {"name": "t", "code": "import os\ndef udf():\n    os._exit(3)\n"},
+                "udf_hash": "exit-3",
                 "parameters": {},
                 "tile": None,
                 "result_dir": str(tmp_path),

@@ -10,6 +10,8 @@ import numpy.typing as npt
 from fused.tiles import Bbox, LngLat, LngLatBbox, Tile
 
 __version__: str
+ERROR_CODES: tuple[str, ...]
+WORKER_ERROR_KINDS: tuple[str, ...]
 
 # errors -------------------------------------------------------------------------------------
 class UdfParameterError(ValueError):

@@ -22,6 +22,18 @@ __all__ = ["encode_parameter", "job_task", "run_remote", "submit_udf_job", "udf_
 # an IPC file is read on the calling thread (0 in 300 in the same run).
 RESULT_FORMATS = "arrow,npy,json"
 
+# The server's error codes (`error_type`; the Rust `ErrorCode`, listed in
+# `fused._native.ERROR_CODES`) that the SDK raises as its own exceptions; any other failure is
+# raised as the `ServerError` itself. tests/test_error_codes.py checks every name is a code.
+EXCEPTION_OF_CODE: dict[str, type[Exception]] = {
+    "parameter": UdfParameterError,
+    "timeout": UdfTimeoutError,
+    "udf_exception": UdfRuntimeError,
+    "udf_call": UdfRuntimeError,
+    "udf_result": UdfRuntimeError,
+    "udf_error": UdfRuntimeError,
+}
+
 
 def udf_payload(udf: Udf) -> dict[str, Any]:
     """The package dict and parameter schema the server stores or runs."""
@@ -159,7 +171,7 @@ def run_error(udf: Udf, err: ServerError) -> Exception:
     meta: dict[str, Any] = _metadata(err.headers) or (
         metadata if isinstance(metadata, dict) else body
     )
-    if err.status == 504 or meta.get("error_type") == "timeout":
+    if err.status == 504 or EXCEPTION_OF_CODE.get(str(meta.get("error_type"))) is UdfTimeoutError:
         return UdfTimeoutError(f"UDF {udf.name!r} timed out on the server: {meta.get('errormsg')}")
     if meta.get("has_exception") or meta.get("exception_class"):
         cls = meta.get("exception_class") or "Exception"

@@ -5,7 +5,8 @@ frames (u32 little-endian length + bytes) on its own stdin/stdout (see
 `crates/fused-server/src/executor/protocol.rs`):
 
 - at start it sends a hello frame `{"ready": true, "pid", "python"}`;
-- for each request frame (JSON: task_id, udf, parameters, tile, result_dir, inline_limit) it
+- for each request frame (JSON: task_id, udf, udf_hash, parameters, tile, result_dir,
+  inline_limit) it
   answers with a header frame (JSON: task_id, ok, kind, dtype, shape, bounds, content_type,
   payload, stdout, stderr, error) and, when `payload` is `{"inline": true}`, one frame of raw
   payload bytes. Payloads over `inline_limit` bytes are written to
@@ -41,6 +42,11 @@ from collections import OrderedDict
 from typing import Any, BinaryIO, Optional
 
 from fused._canonical import canonical
+from fused._native import WORKER_ERROR_KINDS
+
+# The error kinds the server reads (Rust `WorkerErrorKind`, the one list): a kind named below
+# that the list lacks fails at the lookup, not silently on the server.
+_KIND = {kind: kind for kind in WORKER_ERROR_KINDS}
 
 _LEN = struct.Struct("<I")
 _MAX_FRAME = 256 * 1024 * 1024
@@ -130,10 +136,13 @@ class Worker:
             self.running = False
             raise _Cancelled("the request was cancelled by its client")
 
-    def _udf(self, pkg: dict[str, Any]) -> Any:
+    def _udf(self, pkg: dict[str, Any], key: Any) -> Any:
+        """The `Udf` of a package, compiled once per content hash (the server's `udf_hash`;
+        the last `_UDF_CACHE_SIZE` are kept)."""
         from fused._package import udf_from_package
 
-        key = json.dumps(pkg, sort_keys=True)
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"invalid request: udf_hash must be a non-empty string, got {key!r}")
         udf = self.udfs.get(key)
         if udf is None:
             udf = udf_from_package(pkg)
@@ -173,7 +182,7 @@ class Worker:
         import fused
 
         try:
-            udf = self._udf(req["udf"])
+            udf = self._udf(req["udf"], req.get("udf_hash"))
             tile = req.get("tile") or {}
             return fused.run(
                 udf,
@@ -216,7 +225,7 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
 
     if isinstance(exc, UdfRuntimeError):
         return {
-            "kind": "runtime",
+            "kind": _KIND["runtime"],
             "exception_class": exc.exception_class,
             "errormsg": exc.errormsg,
             "lineno": exc.lineno,
@@ -224,7 +233,7 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
         }
     if isinstance(exc, UdfParameterError):
         return {
-            "kind": "parameter",
+            "kind": _KIND["parameter"],
             "exception_class": "UdfParameterError",
             "errormsg": str(exc),
             "parameter": _str_or_none(getattr(exc, "parameter", None)),
@@ -233,11 +242,11 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
             "traceback": "",
         }
     if isinstance(exc, _Cancelled):
-        return {"kind": "cancelled", "exception_class": "Cancelled", "errormsg": str(exc)}
+        return {"kind": _KIND["cancelled"], "exception_class": "Cancelled", "errormsg": str(exc)}
     if isinstance(exc, SystemExit):
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return {
-            "kind": "exit",
+            "kind": _KIND["exit"],
             "exception_class": "SystemExit",
             "errormsg": f"the UDF called sys.exit({exc.code!r}) (exit code {code})",
             "lineno": None,
@@ -245,7 +254,7 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
         }
     msg = str(exc)
     return {
-        "kind": stage,
+        "kind": _KIND[stage],
         "exception_class": type(exc).__name__,
         "errormsg": msg,
         "lineno": None,

@@ -108,6 +108,30 @@ fn key_serialization_is_pinned() {
 }
 
 #[test]
+fn typed_package_keys_as_its_json() {
+    let mut pkg = fused_core::package::package_from_code("k", "def udf(n=1): return n").unwrap();
+    pkg.entrypoint = Some("udf".into());
+    pkg.parameters.insert("a".into(), json!("x"));
+    pkg.headers.push(fused_core::package::Header {
+        module_name: "utils".into(),
+        source_code: "X = 1".into(),
+        source_file: "utils.py".into(),
+    });
+    let mut params = Map::new();
+    params.insert("n".into(), json!("3"));
+    params.insert("gone".into(), json!(null));
+    let typed = RunKeyer::from_package(&pkg).server_key(&params, Some((1, 0, 1)));
+    let value = serde_json::to_value(&pkg).unwrap();
+    assert_eq!(typed, run_key(&value, &params, Some((1, 0, 1))));
+    // a change of a header changes the key
+    pkg.headers[0].source_code = "X = 2".into();
+    assert_ne!(
+        RunKeyer::from_package(&pkg).server_key(&params, Some((1, 0, 1))),
+        typed
+    );
+}
+
+#[test]
 fn typed_values_never_equal_text() {
     let keyer = RunKeyer::new("code", "udf", [], None);
     let text = keyer.key([("n", ParamValue::Text("5"))], None);

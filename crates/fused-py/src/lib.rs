@@ -28,6 +28,21 @@ fn parse_max_age(value: &str) -> PyFusedResult<u64> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(parse_max_age, m)?)?;
+    // The server's error codes (`error_type`) and the worker's error kinds: one list each,
+    // in Rust, which the SDK and the worker take their names from.
+    let codes: Vec<&str> = fused_server::error::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    m.add("ERROR_CODES", pyo3::types::PyTuple::new(m.py(), codes)?)?;
+    let kinds: Vec<&str> = fused_server::executor::protocol::WorkerErrorKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    m.add(
+        "WORKER_ERROR_KINDS",
+        pyo3::types::PyTuple::new(m.py(), kinds)?,
+    )?;
     error::register(m)?;
     fncache::register(m)?;
     runcache::register(m)?;

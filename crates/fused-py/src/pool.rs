@@ -13,10 +13,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use fused_core::package::UdfPackage;
 use fused_core::result::CanonicalResult;
 use fused_server::executor::{
     ExecError, Executor, LocalPool, PoolConfig, Task, TaskOutput, TileXyz,
 };
+use fused_server::prepared::PreparedUdf;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -68,22 +70,18 @@ impl Shared {
     }
 }
 
-/// The one place a [`Task`] is built from what Python sends (the lead adapts this at merge
-/// when `Task` changes shape).
+/// The one place a [`Task`] is built from what Python sends.
 fn make_task(
     task_id: String,
-    udf: &Value,
+    udf: &Arc<PreparedUdf>,
     parameters: Map<String, Value>,
     tile: Option<(u32, u32, u8)>,
     timeout: Option<Duration>,
 ) -> Task {
-    Task {
-        task_id,
-        udf: udf.clone(),
-        parameters,
-        tile: tile.map(|(x, y, z)| TileXyz { x, y, z }),
-        timeout,
-    }
+    let mut task = Task::new(task_id, udf.clone(), parameters);
+    task.tile = tile.map(|(x, y, z)| TileXyz { x, y, z });
+    task.timeout = timeout;
+    task
 }
 
 /// A warm local worker pool for `udf.map(engine="local")`.
@@ -171,8 +169,10 @@ impl PyWorkerPool {
             .pool()
             .ok_or_else(|| PyRuntimeError::new_err("the worker pool is closed"))?;
         let runtime = &self.handle;
-        let udf: Value = serde_json::from_str(udf_json)
-            .map_err(|e| PyValueError::new_err(format!("udf_json: not JSON ({e})")))?;
+        let package: UdfPackage = serde_json::from_str(udf_json)
+            .map_err(|e| PyValueError::new_err(format!("udf_json: not a UDF package ({e})")))?;
+        // typed once per submission: the content hash keys the worker's compiled code
+        let udf = Arc::new(PreparedUdf::new(package));
         let mut prepared = Vec::with_capacity(tasks.len());
         for (id, params, tile, timeout) in tasks {
             let Ok(Value::Object(parameters)) = serde_json::from_str(&params) else {

@@ -11,7 +11,7 @@ use fused_core::runcache::key::{code_namespace, etag, run_key, saved_namespace};
 use fused_core::runcache::memory::MemoryLru;
 use fused_core::time::now_ms;
 use fused_server::runcache::flight::{Flights, Role};
-use fused_server::runcache::RunCache;
+use fused_server::runcache::{Fetched, Outcome, RunCache, Slot};
 use serde_json::{json, Map, Value};
 
 fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
@@ -344,4 +344,113 @@ async fn single_flight_computes_once() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     drop(leader);
     assert_eq!(waiter.await.unwrap(), "took over");
+}
+
+/// An outcome of a test computation: a value to store, or a failure.
+#[derive(Debug, Clone, PartialEq)]
+enum Computed {
+    Value(i64),
+    Failed(&'static str),
+}
+
+impl Outcome for Computed {
+    fn cacheable(&self) -> Option<Arc<CanonicalResult>> {
+        match self {
+            Computed::Value(v) => Some(Arc::new(CanonicalResult::Json(json!(v)))),
+            Computed::Failed(_) => None,
+        }
+    }
+}
+
+fn slot<'a>(namespace: &'a str, key: &'a str) -> Slot<'a> {
+    Slot {
+        namespace,
+        key,
+        max_age: 60,
+        tile: Some((3, 1, 2)),
+    }
+}
+
+fn cached_json(f: &Fetched<Computed>) -> Option<Value> {
+    match f {
+        Fetched::Cached(e) => match e.result.as_ref() {
+            CanonicalResult::Json(v) => Some(v.clone()),
+            _ => None,
+        },
+        Fetched::Computed(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn get_or_compute_runs_identical_requests_once_and_counts_them() {
+    let dir = tempdir();
+    let cache: Arc<RunCache<Computed>> = Arc::new(RunCache::new(1 << 20, Some(dir.clone())));
+    let runs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let (cache, runs) = (cache.clone(), runs.clone());
+        handles.push(tokio::spawn(async move {
+            cache
+                .get_or_compute(slot("ab", "c1"), || async {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    Computed::Value(42)
+                })
+                .await
+        }));
+    }
+    let mut computed = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Fetched::Computed(c) => {
+                assert_eq!(c, Computed::Value(42));
+                computed += 1;
+            }
+            Fetched::Cached(e) => panic!("nothing was cached yet: {e:?}"),
+        }
+    }
+    // the leader and its 7 waiters all got the one computation
+    assert_eq!(computed, 8);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses), (7, 1));
+    assert_eq!(cache.in_flight(), 0);
+    // stored in both tiers, with the slot's lifetime and tile
+    let mem = cache.get_memory("ab", "c1").unwrap();
+    assert_eq!((mem.max_age, mem.tile), (60, Some((3, 1, 2))));
+    assert!(dir.join("ab").join("c1").exists());
+    // the next request is a memory hit: `compute` is not called
+    let again = cache
+        .get_or_compute(slot("ab", "c1"), || async { panic!("computed again") })
+        .await;
+    assert_eq!(cached_json(&again), Some(json!(42)));
+    assert_eq!(cache.stats().hits, 8);
+}
+
+#[tokio::test]
+async fn get_or_compute_reads_the_disk_tier_and_never_stores_failures() {
+    let dir = tempdir();
+    let first: RunCache<Computed> = RunCache::new(1 << 20, Some(dir.clone()));
+    let got = first
+        .get_or_compute(slot("ab", "c2"), || async { Computed::Value(7) })
+        .await;
+    assert!(matches!(got, Fetched::Computed(Computed::Value(7))));
+    // another cache over the same directory (a restarted server): a disk hit, promoted
+    let restarted: RunCache<Computed> = RunCache::new(1 << 20, Some(dir.clone()));
+    let got = restarted
+        .get_or_compute(slot("ab", "c2"), || async { panic!("on disk") })
+        .await;
+    assert_eq!(cached_json(&got), Some(json!(7)));
+    assert!(restarted.get_memory("ab", "c2").is_some());
+    assert_eq!((restarted.stats().hits, restarted.stats().misses), (1, 0));
+    // a failure is answered, not stored: the next request computes again
+    for expected_misses in 1..=2 {
+        let got = restarted
+            .get_or_compute(slot("ab", "dd"), || async { Computed::Failed("boom") })
+            .await;
+        assert!(matches!(got, Fetched::Computed(Computed::Failed("boom"))));
+        assert_eq!(restarted.stats().misses, expected_misses);
+    }
+    assert!(restarted.get_memory("ab", "dd").is_none());
+    assert!(!dir.join("ab").join("dd").exists());
 }

@@ -23,7 +23,8 @@ async fn json_frames_round_trip_over_a_pipe() {
     let (mut a, mut b) = tokio::io::duplex(16);
     let req = Request {
         task_id: "t-1".into(),
-        udf: serde_json::json!({"name": "u", "code": "x"}),
+        udf: std::borrow::Cow::Owned(fused_core::package::package_from_code("u", "x").unwrap()),
+        udf_hash: "ab".repeat(32),
         parameters: serde_json::Map::from_iter([("n".to_string(), "3".into())]),
         tile: Some(TileXyz { x: 1, y: 2, z: 3 }),
         result_dir: "/tmp/r".into(),
@@ -36,6 +37,8 @@ async fn json_frames_round_trip_over_a_pipe() {
     });
     let got: Request = read_json(&mut b).await.unwrap();
     assert_eq!(got.task_id, "t-1");
+    assert_eq!(got.udf.code, "x");
+    assert_eq!(got.udf_hash, "ab".repeat(32));
     assert_eq!(got.tile, Some(TileXyz { x: 1, y: 2, z: 3 }));
     assert_eq!(got.parameters["n"], "3");
     assert_eq!(read_frame(&mut b).await.unwrap(), b"payload");

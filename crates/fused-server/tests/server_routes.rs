@@ -25,7 +25,7 @@ impl Executor for Fake {
         self.n.fetch_add(1, Ordering::SeqCst);
         self.tasks.lock().unwrap().push(task.clone());
         Box::pin(async move {
-            let code = task.udf["code"].as_str().unwrap_or("").to_string();
+            let code = task.udf.package().code.clone();
             let result = match code.as_str() {
                 "json" => Ok(CanonicalResult::Json(
                     json!({"params": task.parameters, "tile": task.tile.map(|t| [t.x, t.y, u32::from(t.z)])}),
@@ -116,6 +116,16 @@ fn login_required() {
         Some("wrong"),
     );
     assert_eq!(r.status, 401);
+    // the one authentication: the same body and challenge on every run route
+    assert_eq!(r.header("www-authenticate"), "Bearer");
+    let v = r.json();
+    assert_eq!(v["error_type"], "unauthorized");
+    assert_eq!(v["error"], v["error_description"]);
+    assert!(v["error"]
+        .as_str()
+        .unwrap()
+        .contains("invalid, expired or revoked"));
+    assert_eq!(v["request_id"], r.meta()["request_id"]);
     assert_eq!(s.fake.n.load(Ordering::SeqCst), 0);
 }
 

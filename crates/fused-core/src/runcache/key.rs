@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::hash::hex;
+use crate::package::UdfPackage;
 
 #[derive(Clone)]
 struct Fields(Sha256);
@@ -100,6 +101,33 @@ impl RunKeyer {
         )
     }
 
+    /// The UDF part of a typed package: what [`RunKeyer::from_udf`] reads from its JSON.
+    pub fn from_package(pkg: &UdfPackage) -> Self {
+        RunKeyer::new(
+            &pkg.code,
+            pkg.entrypoint.as_deref().unwrap_or(""),
+            pkg.headers
+                .iter()
+                .map(|h| (h.module_name.as_str(), h.source_code.as_str())),
+            Some(&pkg.parameters),
+        )
+    }
+
+    /// The server's key of a run with validated `parameters`: each value by its string form;
+    /// a JSON `null` parameter is "not given" and leaves the key unchanged.
+    pub fn server_key(
+        &self,
+        parameters: &Map<String, Value>,
+        tile: Option<(u32, u32, u32)>,
+    ) -> String {
+        let texts: Vec<(&str, String)> = parameters
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(n, v)| (n.as_str(), value_text(v)))
+            .collect();
+        self.key(texts.iter().map(|(n, t)| (*n, ParamValue::Text(t))), tile)
+    }
+
     /// The key (64 hex digits) of a run with `parameters` (any order; a name given twice
     /// keeps its last value) and `tile` `(z, x, y)`.
     pub fn key<'a>(
@@ -140,12 +168,7 @@ pub fn run_key(
     parameters: &Map<String, Value>,
     tile: Option<(u32, u32, u32)>,
 ) -> String {
-    let texts: Vec<(&str, String)> = parameters
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(n, v)| (n.as_str(), value_text(v)))
-        .collect();
-    RunKeyer::from_udf(udf).key(texts.iter().map(|(n, t)| (*n, ParamValue::Text(t))), tile)
+    RunKeyer::from_udf(udf).server_key(parameters, tile)
 }
 
 /// The namespace of a saved UDF's entries (what invalidation removes): hex SHA-256 of

@@ -6,41 +6,37 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fused_core::package::UdfPackage;
 use serde_json::{json, Value};
 
-use super::{ApiError, AuthState};
+use super::{AuthState, AuthUser};
+use crate::error::{ErrorCode, HttpError};
 
-fn not_found(what: String) -> ApiError {
-    ApiError::new(
+fn not_found(what: String) -> HttpError {
+    HttpError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         format!("{what}: not found"),
     )
 }
 
-fn invalid(msg: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", msg)
+fn invalid(msg: impl Into<String>) -> HttpError {
+    HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, msg)
 }
 
 /// `GET /api/v1/me`.
-pub(super) async fn me(
-    State(state): State<AuthState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let user = state.require_user(&headers).await?;
+pub(super) async fn me(AuthUser(user): AuthUser) -> Result<Response, HttpError> {
     Ok(Json(json!({"email": user.email, "id": user.id})).into_response())
 }
 
 /// `GET /api/v1/udfs` -> `{"udfs": [names]}`.
 pub(super) async fn list_udfs(
     State(state): State<AuthState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let user = state.require_user(&headers).await?;
+    AuthUser(user): AuthUser,
+) -> Result<Response, HttpError> {
     let names = state.call(move |r| r.list_udfs(&user)).await?;
     Ok(Json(json!({ "udfs": names })).into_response())
 }
@@ -48,11 +44,11 @@ pub(super) async fn list_udfs(
 /// The parts of a save request: `{"package": {...}, "schema": {param: spec}, "overwrite": bool}`.
 fn parse_save_request(
     body: &[u8],
-) -> Result<(UdfPackage, BTreeMap<String, String>, bool), ApiError> {
+) -> Result<(UdfPackage, BTreeMap<String, String>, bool), HttpError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
+        HttpError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("malformed JSON body: {e}"),
         )
     })?;
@@ -89,11 +85,11 @@ fn parse_save_request(
 /// `POST /api/v1/udfs` -> 201 `{"name", "version", "owner_email"}`.
 pub(super) async fn save_udf(
     State(state): State<AuthState>,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let user = state.require_user(&headers).await?;
-    let body = body.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
+) -> Result<Response, HttpError> {
+    let body =
+        body.map_err(|r| HttpError::new(r.status(), ErrorCode::InvalidRequest, r.body_text()))?;
     let (package, schema, overwrite) = parse_save_request(&body)?;
     let saved = state
         .call(move |r| r.save_udf(&user, package, schema, overwrite))
@@ -113,10 +109,9 @@ pub(super) async fn save_udf(
 /// `GET /api/v1/udfs/saved/{email}/{name}`: the latest version, to its owner only.
 pub(super) async fn get_saved_udf(
     State(state): State<AuthState>,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
     Path((email, name)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let user = state.require_user(&headers).await?;
+) -> Result<Response, HttpError> {
     let what = format!("UDF {email}/{name}");
     if !user.email.eq_ignore_ascii_case(email.trim()) {
         return Err(not_found(what));
@@ -139,10 +134,9 @@ pub(super) async fn get_saved_udf(
 /// `DELETE /api/v1/udfs/{name}` -> 204 or 404.
 pub(super) async fn delete_udf(
     State(state): State<AuthState>,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
     Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    let user = state.require_user(&headers).await?;
+) -> Result<Response, HttpError> {
     let n = name.clone();
     if state.call(move |r| r.delete_udf(&user, &n)).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -155,11 +149,10 @@ pub(super) async fn delete_udf(
 /// A body, if any, is read (so the connection stays reusable) and ignored.
 pub(super) async fn create_share_token(
     State(state): State<AuthState>,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
     Path(name): Path<String>,
     _body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let user = state.require_user(&headers).await?;
+) -> Result<Response, HttpError> {
     let token = state
         .call(move |r| r.create_share_token(&user, &name))
         .await?;
@@ -169,10 +162,9 @@ pub(super) async fn create_share_token(
 /// `GET /api/v1/udfs/{name}/access-tokens` -> `{"tokens": [...]}` (tokens shown by hint).
 pub(super) async fn list_share_tokens(
     State(state): State<AuthState>,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
     Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    let user = state.require_user(&headers).await?;
+) -> Result<Response, HttpError> {
     let tokens = state
         .call(move |r| r.list_share_tokens(&user, &name))
         .await?;
@@ -182,10 +174,9 @@ pub(super) async fn list_share_tokens(
 /// `DELETE /api/v1/access-tokens/{token}` -> 204, or 404 unless it is the caller's.
 pub(super) async fn revoke_share_token(
     State(state): State<AuthState>,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
     Path(token): Path<String>,
-) -> Result<Response, ApiError> {
-    let user = state.require_user(&headers).await?;
+) -> Result<Response, HttpError> {
     if state
         .call(move |r| r.revoke_share_token(&user, &token))
         .await?

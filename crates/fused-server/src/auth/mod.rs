@@ -15,8 +15,9 @@
 //! its owner only ([`Registry::get_udf`] with the caller's email), and share tokens resolve
 //! with [`Registry::resolve_share_token`].
 //!
-//! Errors are JSON `{"error": "...", "error_description": "..."}` (RFC 6749 section 5.2 codes
-//! on the OAuth endpoints); a 401 carries `WWW-Authenticate: Bearer`.
+//! Errors are [`HttpError`]s in their RFC 6749 rendering, `{"error": code,
+//! "error_description": "..."}` (section 5.2 codes on the OAuth endpoints); a 401 carries
+//! `WWW-Authenticate: Bearer`. Authentication is the [`AuthUser`] extractor.
 
 mod api;
 mod form;
@@ -25,13 +26,13 @@ mod page;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 
+use crate::error::{registry_failed, HttpError};
 use crate::registry::{Registry, RegistryError, User};
 
 /// Client id of the `fused` SDK and CLI, the only OAuth client.
@@ -103,122 +104,74 @@ pub fn routes(registry: Arc<Registry>, config: AuthConfig) -> Router {
 }
 
 #[derive(Clone)]
-struct AuthState {
+pub struct AuthState {
     registry: Arc<Registry>,
     config: Arc<AuthConfig>,
 }
 
 impl AuthState {
     /// Run a registry operation off the async threads.
-    async fn call<T, F>(&self, f: F) -> Result<T, ApiError>
+    async fn call<T, F>(&self, f: F) -> Result<T, HttpError>
     where
         T: Send + 'static,
         F: FnOnce(&Registry) -> Result<T, RegistryError> + Send + 'static,
     {
-        let registry = self.registry.clone();
-        tokio::task::spawn_blocking(move || f(&registry))
+        blocking(self.registry.clone(), f).await
+    }
+}
+
+/// Run a registry call on the blocking pool; a registry failure is a 500 (logged).
+pub(crate) async fn blocking<T, F>(registry: Arc<Registry>, f: F) -> Result<T, HttpError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Registry) -> Result<T, RegistryError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || f(&registry))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "registry task failed");
+            registry_failed()
+        })?
+        .map_err(HttpError::from)
+}
+
+/// The 401 of a request without a bearer credential.
+pub const LOGIN_REQUIRED: &str =
+    "login required: send 'Authorization: Bearer <API key or access token>'";
+/// The 401 of a bearer credential the registry does not accept.
+pub const BAD_CREDENTIAL: &str = "the bearer token is invalid, expired or revoked";
+
+/// The caller named by `Authorization: Bearer <API key or access token>`: the one
+/// authentication of every endpoint that needs a login, as an extractor. Its rejection is a
+/// 401 [`HttpError`] (the run rendering under the run endpoints' state, RFC 6749's under
+/// this module's).
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub User);
+
+/// Who `headers` authenticate (a registry look-up off the async threads).
+pub async fn authenticate(registry: Arc<Registry>, headers: &HeaderMap) -> Result<User, HttpError> {
+    let Some(token) = bearer_token(headers).map(str::to_owned) else {
+        return Err(HttpError::unauthorized(LOGIN_REQUIRED));
+    };
+    blocking(registry, move |r| r.authenticate(&token))
+        .await?
+        .ok_or_else(|| HttpError::unauthorized(BAD_CREDENTIAL))
+}
+
+impl FromRequestParts<AuthState> for AuthUser {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AuthState) -> Result<Self, HttpError> {
+        authenticate(state.registry.clone(), &parts.headers)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "registry task failed");
-                ApiError::internal()
-            })?
-            .map_err(ApiError::from)
-    }
-
-    /// The user of the request's bearer token, or a 401.
-    async fn require_user(&self, headers: &HeaderMap) -> Result<User, ApiError> {
-        let Some(token) = bearer_token(headers) else {
-            return Err(ApiError::unauthorized(
-                "missing credentials: send 'Authorization: Bearer <API key or access token>'",
-            ));
-        };
-        let token = token.to_string();
-        self.call(move |r| r.authenticate(&token))
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("the bearer token is invalid or expired"))
-    }
-}
-
-/// An error answer: status and JSON body `{"error", "error_description"?}`.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    status: StatusCode,
-    error: &'static str,
-    description: Option<String>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            error,
-            description: Some(description.into()),
-        }
-    }
-
-    /// An error with only a code (RFC 6749 style).
-    fn code(status: StatusCode, error: &'static str) -> Self {
-        ApiError {
-            status,
-            error,
-            description: None,
-        }
-    }
-
-    fn unauthorized(description: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", description)
-    }
-
-    fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal error; see the server log",
-        )
-    }
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> Self {
-        match e {
-            RegistryError::NotFound(_) => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
-            }
-            RegistryError::Conflict(_) => {
-                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
-            }
-            RegistryError::Invalid(_) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
-            }
-            RegistryError::Unauthorized(_) => {
-                Self::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
-            }
-            RegistryError::Db(_) => {
-                tracing::error!(error = %e, "registry error");
-                Self::internal()
-            }
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = match &self.description {
-            Some(d) => json!({"error": self.error, "error_description": d}),
-            None => json!({"error": self.error}),
-        };
-        let mut resp = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        resp
+            .map(AuthUser)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn bearer() {

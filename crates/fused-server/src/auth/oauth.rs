@@ -12,7 +12,8 @@ use axum::Json;
 use serde_json::json;
 
 use super::form::body_params;
-use super::{ApiError, AuthState, CLIENT_ID, DEVICE_CODE_GRANT};
+use super::{AuthState, CLIENT_ID, DEVICE_CODE_GRANT};
+use crate::error::{ErrorCode, HttpError};
 use crate::registry::{DevicePoll, IssuedTokens};
 
 /// Longest `scope` accepted.
@@ -22,22 +23,26 @@ const MAX_SCOPE_LEN: usize = 1000;
 fn params(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<HashMap<String, String>, ApiError> {
-    let body = body.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
+) -> Result<HashMap<String, String>, HttpError> {
+    let body =
+        body.map_err(|r| HttpError::new(r.status(), ErrorCode::InvalidRequest, r.body_text()))?;
     body_params(headers, &body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e))
+        .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, e))
 }
 
-fn check_client(params: &HashMap<String, String>, required: bool) -> Result<(), ApiError> {
+fn check_client(params: &HashMap<String, String>, required: bool) -> Result<(), HttpError> {
     match params.get("client_id").map(String::as_str) {
         Some(CLIENT_ID) => Ok(()),
         None if !required => Ok(()),
-        None => Err(ApiError::new(
+        None => Err(HttpError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "missing parameter 'client_id'",
         )),
-        Some(_) => Err(ApiError::code(StatusCode::UNAUTHORIZED, "invalid_client")),
+        Some(_) => Err(HttpError::oauth(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidClient,
+        )),
     }
 }
 
@@ -79,7 +84,10 @@ pub(super) async fn device_code(
         check_client(&params, true)?;
         let scope = params.get("scope").cloned().filter(|s| !s.is_empty());
         if scope.as_ref().is_some_and(|s| s.len() > MAX_SCOPE_LEN) {
-            return Err(ApiError::code(StatusCode::BAD_REQUEST, "invalid_scope"));
+            return Err(HttpError::oauth(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidScope,
+            ));
         }
         let (ttl, interval) = (state.config.device_code_ttl_s, state.config.poll_interval_s);
         let auth = state
@@ -117,11 +125,11 @@ pub(super) async fn token(
 ) -> Response {
     let result = async {
         let params = params(&headers, body)?;
-        let bad = |error| ApiError::code(StatusCode::BAD_REQUEST, error);
+        let bad = |error| HttpError::oauth(StatusCode::BAD_REQUEST, error);
         let missing = |name: &str| {
-            ApiError::new(
+            HttpError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("missing parameter '{name}'"),
             )
         };
@@ -139,11 +147,11 @@ pub(super) async fn token(
                     .await?
                 {
                     DevicePoll::Approved(t) => Ok(token_response(t)),
-                    DevicePoll::Pending => Err(bad("authorization_pending")),
-                    DevicePoll::SlowDown => Err(bad("slow_down")),
-                    DevicePoll::Denied => Err(bad("access_denied")),
-                    DevicePoll::Expired => Err(bad("expired_token")),
-                    DevicePoll::Unknown => Err(bad("invalid_grant")),
+                    DevicePoll::Pending => Err(bad(ErrorCode::AuthorizationPending)),
+                    DevicePoll::SlowDown => Err(bad(ErrorCode::SlowDown)),
+                    DevicePoll::Denied => Err(bad(ErrorCode::AccessDenied)),
+                    DevicePoll::Expired => Err(bad(ErrorCode::ExpiredToken)),
+                    DevicePoll::Unknown => Err(bad(ErrorCode::InvalidGrant)),
                 }
             }
             Some("refresh_token") => {
@@ -154,10 +162,10 @@ pub(super) async fn token(
                     .ok_or_else(|| missing("refresh_token"))?;
                 match state.call(move |r| r.refresh_tokens(&rt, ttl)).await? {
                     Some(t) => Ok(token_response(t)),
-                    None => Err(bad("invalid_grant")),
+                    None => Err(bad(ErrorCode::InvalidGrant)),
                 }
             }
-            Some(_) => Err(bad("unsupported_grant_type")),
+            Some(_) => Err(bad(ErrorCode::UnsupportedGrantType)),
         }
     }
     .await;

@@ -10,6 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::form::parse_urlencoded;
 use super::AuthState;
+use crate::error::HttpError;
 use crate::registry::normalize_user_code;
 
 /// Escape text for HTML content and attribute values.
@@ -130,7 +131,7 @@ pub(super) async fn decide(
             .await
             .and_then(|user| match user {
                 Some(_) => Ok(()),
-                None => Err(super::ApiError::unauthorized("bad API key")),
+                None => Err(HttpError::unauthorized("bad API key")),
             })
     };
     match outcome {
@@ -145,7 +146,7 @@ pub(super) async fn decide(
             "<p id=\"result\" data-result=\"approved\">The device is signed in. You can close this page and return to it.</p>",
         ),
         Err(e) => {
-            tracing::info!(status = %e.status, error = e.error, "device login decision refused");
+            tracing::info!(status = %e.status, error = e.code.as_str(), "device login decision refused");
             let msg = match e.status {
                 StatusCode::UNAUTHORIZED => "The API key is not valid.".to_string(),
                 StatusCode::NOT_FOUND => format!("Unknown code {code}: check the code the device shows."),

@@ -10,8 +10,11 @@ mod worker;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use fused_core::result::CanonicalResult;
+
+use crate::prepared::PreparedUdf;
 
 pub use config::PoolConfig;
 pub use pool::LocalPool;
@@ -22,14 +25,33 @@ pub use protocol::{TileXyz, WorkerError};
 pub struct Task {
     /// Identifies the task in logs, in the worker protocol and in `x-fused-metadata`.
     pub task_id: String,
-    /// The UDF package as JSON (`fused_core::package::UdfPackage` serialized).
-    pub udf: serde_json::Value,
+    /// The UDF (typed package and its content hash, by which the worker keys its compiled
+    /// code); serialised only when sent to a worker.
+    pub udf: Arc<PreparedUdf>,
     /// Parameter values (strings from a query string, or JSON values from a POST body).
     pub parameters: serde_json::Map<String, serde_json::Value>,
     /// Tile mode when set.
     pub tile: Option<TileXyz>,
     /// Time limit counted from when a worker starts the task (`None`: the pool's default).
     pub timeout: Option<std::time::Duration>,
+}
+
+impl Task {
+    /// A File-mode task with the pool's default time limit; set `tile` / `timeout` on the
+    /// result for more.
+    pub fn new(
+        task_id: impl Into<String>,
+        udf: Arc<PreparedUdf>,
+        parameters: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        Task {
+            task_id: task_id.into(),
+            udf,
+            parameters,
+            tile: None,
+            timeout: None,
+        }
+    }
 }
 
 /// What a finished task produced: a canonical result or the UDF's error, and its output.

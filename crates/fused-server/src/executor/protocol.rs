@@ -14,6 +14,9 @@
 //! The payload bytes are: the Arrow IPC stream (`table`), the raw C-order array (`raster`), UTF-8
 //! JSON text (`json`), or the bytes themselves (`bytes`). Pickle never crosses the boundary.
 
+use std::borrow::Cow;
+
+use fused_core::package::UdfPackage;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -105,12 +108,14 @@ pub struct TileXyz {
     pub z: u8,
 }
 
-/// One task for a worker.
+/// One task for a worker (the server borrows the package it sends).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Request {
+pub struct Request<'a> {
     pub task_id: String,
-    /// The UDF package as JSON (the shape of `fused_core::package::UdfPackage`).
-    pub udf: serde_json::Value,
+    /// The UDF package.
+    pub udf: Cow<'a, UdfPackage>,
+    /// The content hash of the package (hex SHA-256): the worker keys its compiled code by it.
+    pub udf_hash: String,
     /// Parameter values: strings (converted in the worker by the same Rust rules the
     /// server validated them with) or JSON values from a POST body.
     pub parameters: serde_json::Map<String, serde_json::Value>,
@@ -130,13 +135,57 @@ pub enum Payload {
     File(String),
 }
 
+/// What kind of failure a worker reports (`WorkerError::kind`). The one list: the worker
+/// (`fused._worker._describe`) takes its names from `fused._native.WORKER_ERROR_KINDS`,
+/// which is [`WorkerErrorKind::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerErrorKind {
+    /// The UDF raised (`UdfRuntimeError`).
+    Runtime,
+    /// A parameter value did not convert (`UdfParameterError`).
+    Parameter,
+    /// The call could not be made (missing parameter, no tile parameter, ...).
+    Call,
+    /// The return value has no canonical form.
+    Result,
+    /// The UDF called `sys.exit`.
+    Exit,
+    /// Interrupted because the client went away.
+    Cancelled,
+}
+
+impl WorkerErrorKind {
+    pub const ALL: [WorkerErrorKind; 6] = [
+        WorkerErrorKind::Runtime,
+        WorkerErrorKind::Parameter,
+        WorkerErrorKind::Call,
+        WorkerErrorKind::Result,
+        WorkerErrorKind::Exit,
+        WorkerErrorKind::Cancelled,
+    ];
+
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerErrorKind::Runtime => "runtime",
+            WorkerErrorKind::Parameter => "parameter",
+            WorkerErrorKind::Call => "call",
+            WorkerErrorKind::Result => "result",
+            WorkerErrorKind::Exit => "exit",
+            WorkerErrorKind::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 /// The error a failed task reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerError {
-    /// `runtime` (the UDF raised: `UdfRuntimeError`), `parameter` (`UdfParameterError`),
-    /// `call` (the call could not be made: missing parameter, no tile parameter, ...),
-    /// `result` (the return value has no canonical form), `exit` (the UDF called
-    /// `sys.exit`), `cancelled` (interrupted because the client went away).
+    /// A [`WorkerErrorKind`] name (`runtime`, `parameter`, `call`, `result`, `exit`,
+    /// `cancelled`); see [`WorkerError::kind`].
     pub kind: String,
     #[serde(default)]
     pub exception_class: String,
@@ -153,6 +202,13 @@ pub struct WorkerError {
     pub expected: Option<String>,
     #[serde(default)]
     pub value: Option<String>,
+}
+
+impl WorkerError {
+    /// The kind, when it is one of [`WorkerErrorKind::ALL`].
+    pub fn kind(&self) -> Option<WorkerErrorKind> {
+        WorkerErrorKind::from_name(&self.kind)
+    }
 }
 
 /// The header frame of a worker's answer.
@@ -234,6 +290,12 @@ mod tests {
                 "error":{"kind":"runtime","exception_class":"ValueError","errormsg":"x","lineno":3}}"#,
         )
         .unwrap();
-        assert_eq!(h.error.unwrap().lineno, Some(3));
+        let err = h.error.unwrap();
+        assert_eq!(err.lineno, Some(3));
+        assert_eq!(err.kind(), Some(WorkerErrorKind::Runtime));
+        for k in WorkerErrorKind::ALL {
+            assert_eq!(WorkerErrorKind::from_name(k.as_str()), Some(k));
+        }
+        assert_eq!(WorkerErrorKind::from_name("nope"), None);
     }
 }

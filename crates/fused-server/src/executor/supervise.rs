@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::config::PoolConfig;
+use super::protocol::WorkerErrorKind;
 use super::worker::{rss_bytes, send_signal, WorkerProcess, SIGCANCEL, SIGKILL};
 use super::{ExecError, Task, TaskOutput};
 
@@ -102,9 +103,11 @@ pub(super) async fn supervise(
             (Err(err), After::Replace)
         }
         (None, Ok(out)) => match &out.result {
-            Err(e) if e.kind == "cancelled" => (Err(ExecError::Cancelled), After::Keep),
+            Err(e) if e.kind() == Some(WorkerErrorKind::Cancelled) => {
+                (Err(ExecError::Cancelled), After::Keep)
+            }
             // sys.exit() in the UDF: the worker caught it and stays, the caller sees a crash.
-            Err(e) if e.kind == "exit" => (
+            Err(e) if e.kind() == Some(WorkerErrorKind::Exit) => (
                 Err(ExecError::WorkerCrash(format!(
                     "worker {pid}: {} (the worker caught it and was kept)",
                     e.errormsg

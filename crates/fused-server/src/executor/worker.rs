@@ -71,7 +71,8 @@ impl WorkerProcess {
     pub async fn run(&mut self, task: &Task, cfg: &PoolConfig) -> Result<TaskOutput, ExecError> {
         let request = Request {
             task_id: task.task_id.clone(),
-            udf: task.udf.clone(),
+            udf: std::borrow::Cow::Borrowed(task.udf.package()),
+            udf_hash: task.udf.hash().to_string(),
             parameters: task.parameters.clone(),
             tile: task.tile,
             result_dir: cfg.result_dir.display().to_string(),

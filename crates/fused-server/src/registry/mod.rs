@@ -29,7 +29,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 pub use device::{normalize_user_code, DeviceAuthorization, DevicePoll, USER_CODE_ALPHABET};
-pub use udfs::validate_udf_name;
+pub use udfs::{content_version, validate_udf_name};
 pub use users::{validate_email, IssuedTokens, REFRESH_TOKEN_TTL_S};
 
 /// File name of the registry database inside the data directory.

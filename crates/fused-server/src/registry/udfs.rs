@@ -140,7 +140,7 @@ fn write_canonical(v: &Value, out: &mut String) {
 }
 
 /// The version of a package + schema: hex SHA-256 of their canonical JSON.
-fn content_version(package: &Value, schema: &BTreeMap<String, String>) -> String {
+pub fn content_version(package: &Value, schema: &BTreeMap<String, String>) -> String {
     let mut text = String::new();
     write_canonical(package, &mut text);
     text.push('\n');

@@ -46,10 +46,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::access::authenticate;
 use super::observe::RequestId;
-use super::response::RunResponse;
 use super::AppState;
+use crate::error::{ErrorCode, HttpError};
 use crate::jobs::runner::ExecutorLoad;
 use crate::jobs::{Jobs, RunTask};
 use crate::registry::jobs::JobRow;
@@ -126,104 +125,68 @@ pub fn openapi_paths() -> Value {
 
 // -- errors: the one place a job failure becomes an HTTP answer ---------------------------
 
-/// Why a jobs request is refused.
-pub(super) enum JobError {
-    /// 400: the body or a query does not have the expected shape.
-    BadRequest(String),
-    /// 400: the UDF's schema has a spec that does not parse.
-    BadSchema(String),
-    /// 422 `{"index", "parameter", "expected", "value"}` (`index`: the task, `None` for a
-    /// fixed parameter or an option).
-    Invalid {
-        index: Option<usize>,
-        parameter: String,
-        expected: String,
-        value: String,
-        message: String,
-    },
-    /// 404: no such job, or someone else's.
-    NotFound(String),
-    /// 503: the server was started without jobs.
-    Unavailable,
-    /// 500: the registry or the spool failed (logged; the answer says no more).
-    Internal(String),
-    /// An answer of the shared run helpers (authentication, saved-UDF look-up).
-    Answer(Box<RunResponse>),
+/// Jobs answer with the server's one error type ([`HttpError`], run rendering).
+pub(super) type JobError = HttpError;
+
+/// 400: the UDF's schema has a spec that does not parse.
+pub(super) fn bad_schema(message: String) -> HttpError {
+    HttpError::new(StatusCode::BAD_REQUEST, ErrorCode::BadSchema, message)
 }
 
-impl JobError {
-    /// An invalid option or fixed value (no task index).
-    fn invalid(parameter: &str, expected: &str, value: &str) -> JobError {
-        JobError::Invalid {
-            index: None,
-            parameter: parameter.into(),
-            expected: expected.into(),
-            value: value.into(),
-            message: format!("invalid {parameter}: expected {expected}, got {value}"),
-        }
-    }
+/// 422 `{"index", "parameter", "expected", "value"}` (`index`: the task, `None` for a fixed
+/// parameter or an option).
+pub(super) fn invalid_value(
+    index: Option<usize>,
+    parameter: &str,
+    expected: &str,
+    value: &str,
+    message: String,
+) -> HttpError {
+    let mut e = HttpError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::Parameter,
+        message,
+    );
+    e.extra.insert("index".into(), json!(index));
+    e.extra.insert("parameter".into(), parameter.into());
+    e.extra.insert("expected".into(), expected.into());
+    e.extra.insert("value".into(), value.into());
+    e
 }
 
-impl From<RunResponse> for JobError {
-    fn from(r: RunResponse) -> Self {
-        JobError::Answer(Box::new(r))
-    }
+/// An invalid option or fixed value (no task index).
+pub(super) fn invalid_option(parameter: &str, expected: &str, value: &str) -> HttpError {
+    let message = format!("invalid {parameter}: expected {expected}, got {value}");
+    invalid_value(None, parameter, expected, value, message)
 }
 
-/// The answer to a refused request: `{"error", "error_type", "request_id", ...}`.
-fn respond(e: JobError, rid: &str) -> Response {
-    let (status, error_type, message, extra) = match e {
-        JobError::Answer(r) => return r.into_response(),
-        JobError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m, None),
-        JobError::BadSchema(m) => (StatusCode::BAD_REQUEST, "bad_schema", m, None),
-        JobError::Invalid {
-            index,
-            parameter,
-            expected,
-            value,
-            message,
-        } => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "parameter",
-            message,
-            Some(
-                json!({"index": index, "parameter": parameter, "expected": expected, "value": value}),
-            ),
-        ),
-        JobError::NotFound(id) => (
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no job {id:?}"),
-            None,
-        ),
-        JobError::Unavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "jobs_unavailable",
-            "this server runs no jobs".into(),
-            None,
-        ),
-        JobError::Internal(what) => {
-            tracing::error!(request_id = rid, "jobs: {what}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "registry_error",
-                "the job store failed; see the server log".into(),
-                None,
-            )
-        }
-    };
-    let mut resp = RunResponse::simple(status, rid, error_type, &message);
-    if let Some(Value::Object(extra)) = extra {
-        let mut body: Map<String, Value> = serde_json::from_slice(&resp.body).unwrap_or_default();
-        body.extend(extra);
-        resp.body = serde_json::to_vec(&body).unwrap_or_default();
-    }
-    resp.into_response()
+/// 404: no such job, or someone else's.
+fn job_not_found(id: &str) -> HttpError {
+    HttpError::not_found(format!("no job {id:?}"))
+}
+
+/// 503: the server was started without jobs.
+fn unavailable() -> HttpError {
+    HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ExecutorUnavailable,
+        "this server runs no jobs",
+    )
+}
+
+/// 500: the registry or the spool failed (logged; the answer says no more).
+pub(super) fn internal(what: impl std::fmt::Display) -> HttpError {
+    tracing::error!("jobs: {what}");
+    HttpError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::RegistryError,
+        "the job store failed; see the server log",
+    )
 }
 
 /// A handler's outcome as a response.
 fn answer(r: Result<Response, JobError>, rid: &str) -> Response {
-    r.unwrap_or_else(|e| respond(e, rid))
+    r.unwrap_or_else(|e| e.for_request(rid).into_response())
 }
 
 // -- shared helpers -----------------------------------------------------------------------
@@ -233,22 +196,18 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, JobError> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(JobError::Internal),
-        Err(e) => Err(JobError::Internal(e.to_string())),
+        Ok(r) => r.map_err(internal),
+        Err(e) => Err(internal(e.to_string())),
     }
 }
 
 fn jobs_of(state: &AppState) -> Result<Arc<Jobs>, JobError> {
-    state.jobs.clone().ok_or(JobError::Unavailable)
+    state.jobs.clone().ok_or(unavailable())
 }
 
 /// The caller (bearer login) and the server's jobs.
-async fn caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    rid: &str,
-) -> Result<(User, Arc<Jobs>), JobError> {
-    let user = authenticate(state, headers, rid).await?;
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<(User, Arc<Jobs>), JobError> {
+    let user = crate::auth::authenticate(state.registry.clone(), headers).await?;
     Ok((user, jobs_of(state)?))
 }
 
@@ -259,7 +218,7 @@ async fn own_job(state: &AppState, user: &User, id: &str) -> Result<JobRow, JobE
     let row = blocking(move || registry.get_job(&key).map_err(|e| e.to_string())).await?;
     match row {
         Some(j) if j.owner_id == user.id => Ok(j),
-        _ => Err(JobError::NotFound(id.to_string())),
+        _ => Err(job_not_found(id)),
     }
 }
 
@@ -282,7 +241,7 @@ fn query_int(
         None => Ok(default),
         Some(v) => match v.parse::<i64>() {
             Ok(n) if (0..=max).contains(&n) => Ok(n),
-            _ => Err(JobError::invalid(name, &format!("an integer 0..={max}"), v)),
+            _ => Err(invalid_option(name, &format!("an integer 0..={max}"), v)),
         },
     }
 }
@@ -310,7 +269,7 @@ async fn status_body(
     if let Some(s) = &filter {
         if !TASK_STATES.contains(&s.as_str()) {
             let expected = "pending, running, ok, error or cancelled";
-            return Err(JobError::invalid("state", expected, s));
+            return Err(invalid_option("state", expected, s));
         }
     }
     let registry = state.registry.clone();
@@ -349,7 +308,7 @@ pub async fn status(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let run = async {
-        let user = authenticate(&state, &headers, &rid).await?;
+        let user = crate::auth::authenticate(state.registry.clone(), &headers).await?;
         let job = own_job(&state, &user, &id).await?;
         Ok(axum::Json(status_body(&state, job, &query).await?).into_response())
     };
@@ -363,7 +322,7 @@ pub async fn list(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let run = async {
-        let user = authenticate(&state, &headers, &rid).await?;
+        let user = crate::auth::authenticate(state.registry.clone(), &headers).await?;
         let limit = query_int(&query, "limit", 100, 10_000)?;
         let registry = state.registry.clone();
         let jobs = blocking(move || {
@@ -392,7 +351,7 @@ pub async fn cancel(
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        let (user, jobs) = caller(&state, &headers, &rid).await?;
+        let (user, jobs) = caller(&state, &headers).await?;
         own_job(&state, &user, &id).await?;
         if jobs.cancel(&id) {
             tracing::info!(request_id = rid, job = id, "job cancelled");

@@ -8,9 +8,9 @@ pub mod jobs;
 mod metrics;
 pub mod observe;
 mod openapi;
-mod params;
+pub(crate) mod params;
 mod path;
-mod response;
+pub(crate) mod response;
 mod run;
 mod saved;
 mod shared;
@@ -24,7 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 
@@ -51,6 +53,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The Workbench's basemap style URL (`--basemap-style`); `None`: the offline style.
     pub basemap_style: Option<String>,
+    /// The UDF versions prepared last (specs parsed, run-key prefix hashed).
+    pub prepared: Arc<crate::prepared::PreparedUdfs>,
     /// Served tilesets and the vector fields seen per saved UDF version.
     pub tilesets: Arc<tilesets::Tilesets>,
     /// Server-side jobs (`/api/v1/jobs`); `None` until [`AppState::with_jobs`].
@@ -69,6 +73,7 @@ impl AppState {
             limits: run::RunLimits::default(),
             metrics: Arc::default(),
             basemap_style: None,
+            prepared: Arc::default(),
             tilesets: Arc::default(),
             jobs: None,
             requests: Arc::new(AtomicU64::new(0)),
@@ -126,14 +131,33 @@ impl AppState {
     }
 }
 
+/// The headers a map client on another origin may read from a run answer.
+const EXPOSED_HEADERS: &str = "x-fused-metadata, x-fused-cached, etag";
+
+/// CORS of the endpoints map clients call from other origins (saved and shared runs,
+/// TileJSON and styles, tilesets): any origin, and the run headers exposed (an answer that
+/// exposes its own, a tileset download's, keeps them). A layer, so no handler sets it.
+async fn cors(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if !h.contains_key(header::ACCESS_CONTROL_EXPOSE_HEADERS) {
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+    }
+    resp
+}
+
 /// The whole HTTP API: run endpoints, health, metrics, OpenAPI, and the registry/auth
 /// routes, all behind the request id / log / metrics middleware.
 pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
     let registry = state.registry.clone();
-    let run_routes = Router::new()
-        .route("/api/v1/run/udf", post(shipped::run_file))
-        .route("/api/v1/run/udf/tiles/{z}/{x}/{y}", post(shipped::run_tile))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    // Called from map clients on other origins: CORS.
+    let cross_origin = Router::new()
         .route("/api/v1/run/udf/saved/{email}/{name}", get(saved::run_file))
         .route(
             "/api/v1/run/udf/saved/{email}/{name}/tiles/{z}/{x}/{y}",
@@ -143,10 +167,6 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
         .route(
             "/shared/{token}/run/tiles/{z}/{x}/{y}",
             get(shared::run_tile),
-        )
-        .route(
-            "/api/v1/udf/saved/{email}/{name}/cache",
-            delete(saved::invalidate_cache),
         )
         .route(
             "/api/v1/run/udf/saved/{email}/{name}/tilejson.json",
@@ -169,6 +189,15 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
             "/api/v1/tilesets/{file}",
             put(tilesets::upload).layer(DefaultBodyLimit::disable()),
         )
+        .layer(map_response(cors));
+    let run_routes = Router::new()
+        .route("/api/v1/run/udf", post(shipped::run_file))
+        .route("/api/v1/run/udf/tiles/{z}/{x}/{y}", post(shipped::run_tile))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route(
+            "/api/v1/udf/saved/{email}/{name}/cache",
+            delete(saved::invalidate_cache),
+        )
         .route(
             "/api/v1/jobs",
             get(jobs::list)
@@ -180,6 +209,7 @@ pub fn router(state: AppState, auth_config: auth::AuthConfig) -> Router {
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::openapi))
+        .merge(cross_origin)
         .merge(workbench::routes());
     run_routes
         .with_state(state.clone())

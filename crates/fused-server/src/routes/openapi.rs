@@ -88,7 +88,7 @@ pub fn document() -> Value {
                     "source_file": {"type": "string"},
                     "headers": {"type": "array", "items": {"type": "object", "required": ["module_name", "source_code"], "properties": {"module_name": {"type": "string"}, "source_code": {"type": "string"}, "source_file": {"type": "string"}}}},
                     "parameters": {"type": "object"}, "metadata": {"type": "object"}, "readme": {"type": ["string", "null"]}, "type": {"type": "string"}}},
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "error_type": {"type": "string"}, "request_id": {"type": "string"}}},
+                "Error": {"type": "object", "required": ["error", "error_type", "error_description"], "properties": {"error": {"type": "string"}, "error_type": {"type": "string"}, "error_description": {"type": "string"}, "request_id": {"type": "string"}}},
                 "ParameterError": {"type": "object", "required": ["error", "parameter", "expected", "value"], "properties": {"error": {"type": "string"}, "parameter": {"type": "string"}, "expected": {"type": "string"}, "value": {"type": "string"}}},
                 "UdfError": {"type": "object", "required": ["error", "exception_class", "errormsg"], "properties": {"error": {"type": "string"}, "error_type": {"type": "string"}, "exception_class": {"type": "string"}, "errormsg": {"type": "string"}, "lineno": {"type": ["integer", "null"]}, "traceback": {"type": "string"}, "stdout": {"type": "string"}, "stderr": {"type": "string"}}}
             }

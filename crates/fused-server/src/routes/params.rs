@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use fused_core::params::{convert, TypeSpec};
+use fused_core::params::convert;
 use serde_json::{Map, Value};
+
+use crate::prepared::ParamSpec;
 
 /// Query names that steer the run instead of being UDF parameters.
 pub const RESERVED: [&str; 5] = [
@@ -63,11 +65,11 @@ pub fn option_text(v: Option<Value>) -> Option<String> {
 pub type CacheOptionError = (String, String, String);
 
 /// The result-cache lifetime a request asks for, in seconds; `None` bypasses the cache.
-/// The request's `cache_max_age`, else the UDF's own (`fused:cacheMaxAge` in its metadata,
-/// seconds), else `default`; `cache=false` or a lifetime of 0 bypass.
+/// The request's `cache_max_age`, else the UDF's own (`udf_max_age`: `fused:cacheMaxAge` in
+/// its metadata, seconds), else `default`; `cache=false` or a lifetime of 0 bypass.
 pub fn cache_lifetime(
     out: &OutputChoice,
-    udf_metadata: Option<&Value>,
+    udf_max_age: Option<u64>,
     default: u64,
 ) -> Result<Option<u64>, CacheOptionError> {
     if let Some(c) = &out.cache {
@@ -86,10 +88,7 @@ pub fn cache_lifetime(
             } => (name, expected, value),
             other => ("cache_max_age".into(), other.to_string(), v.clone()),
         })?,
-        None => udf_metadata
-            .and_then(|m| m.get("fused:cacheMaxAge"))
-            .and_then(Value::as_u64)
-            .unwrap_or(default),
+        None => udf_max_age.unwrap_or(default),
     };
     Ok((age > 0).then_some(age))
 }
@@ -120,7 +119,7 @@ pub enum ParamError {
 /// Strings follow the string rules; other JSON values are checked through their JSON text; a
 /// JSON `null` is passed on as "not given".
 pub fn validate(
-    schema: Option<&BTreeMap<String, String>>,
+    schema: Option<&BTreeMap<String, ParamSpec>>,
     given: Vec<(String, Value)>,
 ) -> Result<Validated, ParamError> {
     let mut out = Validated::default();
@@ -129,12 +128,13 @@ pub fn validate(
             out.parameters.insert(name, value);
             continue;
         };
-        let Some(spec_text) = schema.get(&name) else {
+        let Some(param_spec) = schema.get(&name) else {
             out.ignored.push(name);
             continue;
         };
-        let spec = TypeSpec::parse(spec_text).map_err(|e| {
-            ParamError::Schema(format!("schema of parameter '{name}' ({spec_text:?}): {e}"))
+        let spec = param_spec.parsed.as_ref().map_err(|e| {
+            let text = &param_spec.text;
+            ParamError::Schema(format!("schema of parameter '{name}' ({text:?}): {e}"))
         })?;
         let raw = match &value {
             Value::Null => None,
@@ -142,7 +142,7 @@ pub fn validate(
             other => Some(other.to_string()),
         };
         if let Some(raw) = raw {
-            convert(&name, &spec, &raw).map_err(|e| match e {
+            convert(&name, spec, &raw).map_err(|e| match e {
                 fused_core::Error::Parameter {
                     ref parameter,
                     ref expected,
@@ -170,10 +170,10 @@ pub fn validate(
 mod tests {
     use super::*;
 
-    fn schema(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn schema(pairs: &[(&str, &str)]) -> BTreeMap<String, ParamSpec> {
         pairs
             .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .map(|(a, b)| (a.to_string(), ParamSpec::parse(b)))
             .collect()
     }
 

@@ -19,25 +19,6 @@ pub fn split_extension(segment: &str) -> (&str, Option<&str>) {
     (segment, None)
 }
 
-/// [`parse_tile`] for a GET tile endpoint: a bad tile is the 400 response (with CORS).
-pub(super) fn tile_or_400(
-    z: &str,
-    x: &str,
-    y_ext: &str,
-    rid: &str,
-) -> Result<(Tile, Option<String>), Box<axum::response::Response>> {
-    use axum::response::IntoResponse;
-    parse_tile(z, x, y_ext).map_err(|msg| {
-        let r = super::response::RunResponse::simple(
-            axum::http::StatusCode::BAD_REQUEST,
-            rid,
-            "bad_request",
-            &msg,
-        );
-        Box::new(r.with_cors(true).into_response())
-    })
-}
-
 /// A tile from path segments (the last may carry an extension). Errors name `z`, `x` or `y`.
 pub fn parse_tile(z: &str, x: &str, y_ext: &str) -> Result<(Tile, Option<String>), String> {
     let (y, ext) = split_extension(y_ext);

@@ -82,19 +82,19 @@ pub fn ascii_json(json: &str) -> String {
     out
 }
 
-/// A run-endpoint response: status, body, content type, metadata, and CORS for GET routes.
+/// A run-endpoint response: status, body, content type and metadata.
 pub struct RunResponse {
     pub status: StatusCode,
     pub body: Vec<u8>,
     pub content_type: String,
     pub metadata: Metadata,
-    pub cors: bool,
     /// More headers (`x-fused-cached`, `ETag`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl RunResponse {
-    /// A JSON error body `{"error": message, ...extra}`.
+    /// A JSON error body `{"error": message, "error_type", "error_description": message,
+    /// ...extra, "request_id"}` (`error_type` from the metadata unless `extra` has one).
     pub fn error(
         status: StatusCode,
         metadata: Metadata,
@@ -103,6 +103,10 @@ impl RunResponse {
     ) -> Self {
         let mut body = serde_json::Map::new();
         body.insert("error".into(), message.into());
+        if let Some(code) = &metadata.error_type {
+            body.insert("error_type".into(), code.clone().into());
+        }
+        body.insert("error_description".into(), message.into());
         body.extend(extra);
         body.insert("request_id".into(), metadata.request_id.clone().into());
         RunResponse {
@@ -110,26 +114,8 @@ impl RunResponse {
             body: serde_json::to_vec(&body).unwrap_or_default(),
             content_type: "application/json".into(),
             metadata,
-            cors: false,
             headers: Vec::new(),
         }
-    }
-
-    /// A plain error: `error_type` in the metadata, `{"error": message, "error_type": ..}`.
-    pub fn simple(status: StatusCode, request_id: &str, error_type: &str, message: &str) -> Self {
-        let mut extra = serde_json::Map::new();
-        extra.insert("error_type".into(), error_type.into());
-        RunResponse::error(
-            status,
-            Metadata::new(request_id).failed(error_type, message),
-            message,
-            extra,
-        )
-    }
-
-    pub fn with_cors(mut self, cors: bool) -> Self {
-        self.cors = cors;
-        self
     }
 }
 
@@ -150,16 +136,6 @@ impl IntoResponse for RunResponse {
             HeaderName::from_static(METADATA_HEADER),
             self.metadata.header_value(),
         );
-        if self.cors {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("x-fused-metadata, x-fused-cached, etag"),
-            );
-        }
         resp
     }
 }

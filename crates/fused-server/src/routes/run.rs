@@ -1,26 +1,26 @@
-//! The run pipeline shared by every run endpoint: validate parameters, run on the executor,
-//! choose the output format, encode, answer with `x-fused-metadata`. Between validation and
-//! the executor sits the result cache (memory tier, disk tier, single flight): a hit is
-//! encoded without Python; only successful results are stored.
+//! The run pipeline shared by every run endpoint: validate parameters against the prepared
+//! UDF's specs, get the result from the run cache or the executor (one
+//! [`RunCache::get_or_compute`] call: a hit is encoded without Python; only successful
+//! results are stored), choose the output format, encode, answer with `x-fused-metadata`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use fused_core::result::CanonicalResult;
 use fused_core::tiles::Tile;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::encode::{self, FormatRequest, TileBounds};
-use super::params::{self, OutputChoice, ParamError};
+use super::params::{self, OutputChoice};
 use super::response::{Metadata, RunResponse};
 use super::AppState;
+use crate::error::{parameter_error, ErrorCode, HttpError};
+use crate::executor::protocol::WorkerErrorKind;
 use crate::executor::{ExecError, Task, TaskOutput, TileXyz, WorkerError};
-use crate::runcache::flight::Role;
-use crate::runcache::RunCache;
-use fused_core::runcache::entry::Entry;
+use crate::prepared::PreparedUdf;
+use crate::registry::SavedUdf;
+use crate::runcache::{Fetched, Outcome, RunCache, Slot};
 use fused_core::runcache::{key, DEFAULT_MAX_AGE};
-use fused_core::time::now_ms;
 
 /// Response header saying whether the result came from the cache.
 pub const CACHED_HEADER: &str = "x-fused-cached";
@@ -34,6 +34,21 @@ pub struct RunHeaders {
     pub if_none_match: Option<String>,
     /// `x-fused-timeout`.
     pub timeout: Option<String>,
+}
+
+impl RunHeaders {
+    /// `If-None-Match` and `x-fused-timeout` of a request.
+    pub fn of(headers: &HeaderMap) -> Self {
+        let get = |name: &str| {
+            headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        RunHeaders {
+            if_none_match: get(header::IF_NONE_MATCH.as_str()),
+            timeout: get(TIMEOUT_HEADER),
+        }
+    }
 }
 
 /// The server's time limits for UDF calls.
@@ -94,79 +109,83 @@ pub enum Shared {
 /// One run, as the endpoints describe it.
 pub struct RunSpec {
     pub request_id: String,
-    /// The UDF package as JSON.
-    pub udf: Value,
-    /// Parameter name -> type spec; `None`: values are passed on unchecked.
-    pub schema: Option<BTreeMap<String, String>>,
+    /// The UDF with its parsed parameter specs and cache namespace.
+    pub udf: Arc<PreparedUdf>,
     pub parameters: Vec<(String, Value)>,
     pub tile: Option<Tile>,
     pub output: OutputChoice,
-    /// GET endpoints answer with `Access-Control-Allow-Origin: *`.
-    pub cors: bool,
-    /// The cache namespace (a saved UDF's identity, so invalidation finds its entries);
-    /// `None`: the code's hash.
-    pub cache_namespace: Option<String>,
     /// `If-None-Match` and `x-fused-timeout`.
     pub headers: RunHeaders,
 }
 
-/// Run it and build the response (every outcome carries the metadata header).
-pub async fn run(state: &AppState, spec: RunSpec) -> RunResponse {
-    let cors = spec.cors;
-    run_inner(state, spec).await.with_cors(cors)
+/// Run a saved UDF (the caller's own, or a share token's) with query parameters.
+pub async fn run_saved(
+    state: &AppState,
+    rid: String,
+    saved: SavedUdf,
+    query: Vec<(String, String)>,
+    tile: Option<Tile>,
+    extension: Option<String>,
+    headers: RunHeaders,
+) -> RunResponse {
+    let version = saved.version.clone();
+    let udf = prepare_saved(state, saved);
+    let (parameters, mut output) = params::split_query(query);
+    output.extension = extension;
+    let spec = RunSpec {
+        request_id: rid,
+        udf,
+        parameters,
+        tile,
+        output,
+        headers,
+    };
+    let response = run(state, spec).await;
+    if response.status == StatusCode::OK && response.content_type == MVT_CONTENT_TYPE {
+        super::tilejson::record_fields(state, &version, &response.body);
+    }
+    response
 }
 
-async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
+const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
+
+/// The prepared form of a saved version (from the LRU: its specs are parsed once).
+pub(crate) fn prepare_saved(state: &AppState, saved: SavedUdf) -> Arc<PreparedUdf> {
+    let namespace = key::saved_namespace(&saved.owner_email, &saved.name);
+    let hash = saved.version.clone();
+    state.prepared.get_or_prepare(&namespace, &hash, || {
+        PreparedUdf::with_hash(
+            saved.package,
+            Some(saved.schema),
+            hash.clone(),
+            Some(namespace.clone()),
+        )
+    })
+}
+
+/// Run it and build the response (every outcome carries the metadata header).
+pub async fn run(state: &AppState, spec: RunSpec) -> RunResponse {
     let rid = spec.request_id.clone();
     let timeout = match requested_timeout(spec.headers.timeout.as_deref(), state.limits) {
         Ok(t) => t,
-        Err(msg) => return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg),
+        Err(msg) => return HttpError::bad_request(msg).run_response(&rid),
     };
-    let validated = match params::validate(spec.schema.as_ref(), spec.parameters) {
+    let validated = match params::validate(spec.udf.schema(), spec.parameters) {
         Ok(v) => v,
-        Err(ParamError::Schema(msg)) => {
-            return RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_schema", &msg)
-        }
-        Err(ParamError::Value {
-            message,
-            parameter,
-            expected,
-            value,
-        }) => return parameter_error(&message, &parameter, &expected, &value, Metadata::new(&rid)),
+        Err(e) => return HttpError::from(e).run_response(&rid),
     };
     let lifetime =
-        match params::cache_lifetime(&spec.output, spec.udf.get("metadata"), DEFAULT_MAX_AGE) {
+        match params::cache_lifetime(&spec.output, spec.udf.cache_max_age(), DEFAULT_MAX_AGE) {
             Ok(l) => l,
             Err((parameter, expected, value)) => {
                 let message = format!("invalid {parameter}: expected {expected}, got {value}");
-                return parameter_error(
-                    &message,
-                    &parameter,
-                    &expected,
-                    &value,
-                    Metadata::new(&rid),
-                );
+                return parameter_error(message, &parameter, &expected, &value).run_response(&rid);
             }
         };
     let tile_key = spec.tile.map(|t| (u32::from(t.z), t.x, t.y));
-    let cache = state.cache.clone();
-    let cache_key = match lifetime {
-        Some(max_age) if cache.enabled() => {
-            let ns = spec
-                .cache_namespace
-                .clone()
-                .unwrap_or_else(|| key::code_namespace(&spec.udf));
-            Some((
-                ns,
-                key::run_key(&spec.udf, &validated.parameters, tile_key),
-                max_age,
-            ))
-        }
-        _ => None,
-    };
     let task = Task {
         task_id: rid.clone(),
-        udf: spec.udf,
+        udf: spec.udf.clone(),
         parameters: validated.parameters,
         tile: spec.tile.map(|t| TileXyz {
             x: t.x,
@@ -177,61 +196,42 @@ async fn run_inner(state: &AppState, spec: RunSpec) -> RunResponse {
     };
     let mut meta = Metadata::new(&rid);
     meta.ignored_parameters = validated.ignored;
-    let Some((ns, key, max_age)) = cache_key else {
+    let cache = &state.cache;
+    let Some(max_age) = lifetime.filter(|_| cache.enabled()) else {
         let shared = execute(state, task).await;
         return respond(shared, &spec.output, spec.tile, meta, None);
     };
-    let conditional = Some((key.as_str(), spec.headers.if_none_match.as_deref()));
-    if let Some(e) = cache.get_memory(&ns, &key) {
-        cache.count_hit();
-        let shared = Shared::Done {
+    let key = spec.udf.run_key(&task.parameters, tile_key);
+    let slot = Slot {
+        namespace: spec.udf.namespace(),
+        key: &key,
+        max_age,
+        tile: tile_key,
+    };
+    let shared = match cache.get_or_compute(slot, || execute(state, task)).await {
+        Fetched::Cached(e) => Shared::Done {
             result: e.result,
             stdout: String::new(),
             stderr: String::new(),
             cached: true,
-        };
-        return respond(shared, &spec.output, spec.tile, meta, conditional);
-    }
-    let shared = match cache.flights.join(&format!("{ns}/{key}")).await {
-        Role::Joined(shared) => {
-            // Shared a computation in flight: a hit only when it produced a result.
-            if matches!(shared, Shared::Done { .. }) {
-                cache.count_hit();
-            }
-            shared
-        }
-        Role::Leader(leader) => {
-            let shared = if let Some(e) = cache.get_disk(&ns, &key).await {
-                cache.count_hit();
-                Shared::Done {
-                    result: e.result,
-                    stdout: String::new(),
-                    stderr: String::new(),
-                    cached: true,
-                }
-            } else {
-                cache.count_miss();
-                let shared = execute(state, task).await;
-                if let Shared::Done { result, .. } = &shared {
-                    let entry = Entry {
-                        result: result.clone(),
-                        created_at: now_ms(),
-                        max_age,
-                        tile: tile_key,
-                    };
-                    cache.put(&ns, &key, entry).await;
-                }
-                shared
-            };
-            leader.finish(shared.clone());
-            shared
-        }
+        },
+        Fetched::Computed(shared) => shared,
     };
+    let conditional = Some((key.as_str(), spec.headers.if_none_match.as_deref()));
     respond(shared, &spec.output, spec.tile, meta, conditional)
 }
 
+impl Outcome for Shared {
+    fn cacheable(&self) -> Option<Arc<CanonicalResult>> {
+        match self {
+            Shared::Done { result, .. } => Some(result.clone()),
+            Shared::Udf { .. } | Shared::Exec(_) => None,
+        }
+    }
+}
+
 /// Run the task on the executor.
-async fn execute(state: &AppState, task: Task) -> Shared {
+pub(crate) async fn execute(state: &AppState, task: Task) -> Shared {
     match state.executor.run(task).await {
         Err(e) => Shared::Exec(e),
         Ok(TaskOutput {
@@ -265,7 +265,7 @@ fn respond(
     conditional: Option<(&str, Option<&str>)>,
 ) -> RunResponse {
     match shared {
-        Shared::Exec(e) => exec_error(e, meta),
+        Shared::Exec(e) => HttpError::from(e).run_response_with(meta),
         Shared::Udf {
             err,
             stdout,
@@ -315,15 +315,12 @@ fn encode_result(
         is_tile: tile.is_some(),
     };
     let bad_format = |e: fused_core::Error, meta: Metadata| {
-        let msg = e.to_string();
-        let mut extra = Map::new();
-        extra.insert("error_type".into(), "unsupported_format".into());
-        RunResponse::error(
+        HttpError::new(
             StatusCode::BAD_REQUEST,
-            meta.failed("unsupported_format", &msg),
-            &msg,
-            extra,
+            ErrorCode::UnsupportedFormat,
+            e.to_string(),
         )
+        .run_response_with(meta)
     };
     let format = match encode::choose_format(result, &req) {
         Ok(f) => f,
@@ -344,7 +341,6 @@ fn encode_result(
                 body: Vec::new(),
                 content_type: String::new(),
                 metadata: meta,
-                cors: false,
                 headers,
             };
         }
@@ -362,7 +358,6 @@ fn encode_result(
             body: Vec::new(),
             content_type: String::new(),
             metadata: meta,
-            cors: false,
             headers,
         },
         Ok(encoded) => RunResponse {
@@ -370,89 +365,38 @@ fn encode_result(
             body: encoded.body,
             content_type: encoded.content_type,
             metadata: meta,
-            cors: false,
             headers,
         },
-        Err(e @ fused_core::Error::Io { .. }) => {
-            let msg = format!("encoding the result failed: {e}");
-            RunResponse::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                meta.failed("encode_error", &msg),
-                &msg,
-                Map::new(),
-            )
-        }
+        Err(e @ fused_core::Error::Io { .. }) => HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::EncodeError,
+            format!("encoding the result failed: {e}"),
+        )
+        .run_response_with(meta),
         // The result cannot take the requested form (e.g. a float raster as png).
         Err(e) => bad_format(e, meta),
     }
 }
 
-fn parameter_error(
-    message: &str,
-    parameter: &str,
-    expected: &str,
-    value: &str,
-    meta: Metadata,
-) -> RunResponse {
-    let mut extra = Map::new();
-    extra.insert("parameter".into(), parameter.into());
-    extra.insert("expected".into(), expected.into());
-    extra.insert("value".into(), value.into());
-    extra.insert("error_type".into(), "parameter".into());
-    RunResponse::error(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        meta.failed("parameter", message),
-        message,
-        extra,
-    )
-}
-
-/// The executor could not produce an answer: 502 (the worker crashed, ran out of memory or
-/// broke the protocol), 504 (time limit), 503 (queue full, with `Retry-After`; shutting down).
-fn exec_error(e: ExecError, meta: Metadata) -> RunResponse {
-    let status = match e {
-        ExecError::WorkerCrash(_) | ExecError::Protocol(_) | ExecError::OutOfMemory(_) => {
-            StatusCode::BAD_GATEWAY
-        }
-        ExecError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-        ExecError::QueueFull { .. } | ExecError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        // Nobody reads it: the client is gone (nginx's "client closed request").
-        ExecError::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-    };
-    let msg = e.to_string();
-    let mut extra = Map::new();
-    extra.insert("error_type".into(), e.error_type().into());
-    let retry_after = match e {
-        ExecError::QueueFull { retry_after, .. } => Some(retry_after),
-        _ => None,
-    };
-    let mut response = RunResponse::error(status, meta.failed(e.error_type(), &msg), &msg, extra);
-    if let Some(secs) = retry_after {
-        response
-            .headers
-            .push((header::RETRY_AFTER, HeaderValue::from(secs)));
-    }
-    response
-}
-
 /// The UDF (or its call, or its result) failed: 422 with the exception in metadata and body.
 fn udf_error(err: WorkerError, mut meta: Metadata) -> RunResponse {
-    if err.kind == "parameter" {
-        let message = format!("{}: {}", err.exception_class, err.errormsg);
-        return parameter_error(
-            &message,
-            err.parameter.as_deref().unwrap_or(""),
-            err.expected.as_deref().unwrap_or(""),
-            err.value.as_deref().unwrap_or(""),
-            meta,
-        );
-    }
-    let error_type = match err.kind.as_str() {
-        "runtime" => "udf_exception",
-        "call" => "udf_call",
-        "result" => "udf_result",
-        _ => "udf_error",
+    let code = match err.kind() {
+        Some(WorkerErrorKind::Parameter) => {
+            let message = format!("{}: {}", err.exception_class, err.errormsg);
+            return parameter_error(
+                message,
+                err.parameter.as_deref().unwrap_or(""),
+                err.expected.as_deref().unwrap_or(""),
+                err.value.as_deref().unwrap_or(""),
+            )
+            .run_response_with(meta);
+        }
+        Some(WorkerErrorKind::Runtime) => ErrorCode::UdfException,
+        Some(WorkerErrorKind::Call) => ErrorCode::UdfCall,
+        Some(WorkerErrorKind::Result) => ErrorCode::UdfResult,
+        Some(WorkerErrorKind::Exit | WorkerErrorKind::Cancelled) | None => ErrorCode::UdfError,
     };
+    let error_type = code.as_str();
     meta.has_exception = true;
     meta.exception_class = Some(err.exception_class.clone());
     meta.errormsg = Some(err.errormsg.clone());

@@ -2,15 +2,15 @@
 //! saved UDFs through share tokens, no login, so tile URL templates work in map clients.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::access::shared_udf;
 use super::observe::RequestId;
-use super::path::{split_extension, tile_or_400};
-use super::response::RunResponse;
-use super::saved::{respond, run_headers};
+use super::path::{parse_tile, split_extension};
+use super::run::{run_saved, RunHeaders};
 use super::AppState;
+use crate::error::HttpError;
 
 pub async fn run_file(
     State(state): State<AppState>,
@@ -22,14 +22,22 @@ pub async fn run_file(
     let (stem, ext) = split_extension(&file);
     if stem != "file" {
         let msg = format!("no such endpoint: /shared/{{token}}/run/{file} (expected file[.ext])");
-        return RunResponse::simple(StatusCode::NOT_FOUND, &rid, "not_found", &msg)
-            .with_cors(true)
-            .into_response();
+        return HttpError::not_found(msg).for_request(&rid).into_response();
     }
     let ext = ext.map(str::to_ascii_lowercase);
-    match shared_udf(&state, &token, &rid).await {
-        Ok(saved) => respond(&state, rid, saved, query, None, ext, run_headers(&headers)).await,
-        Err(r) => r.with_cors(true).into_response(),
+    match shared_udf(&state, &token).await {
+        Ok(saved) => run_saved(
+            &state,
+            rid,
+            saved,
+            query,
+            None,
+            ext,
+            RunHeaders::of(&headers),
+        )
+        .await
+        .into_response(),
+        Err(e) => e.for_request(&rid).into_response(),
     }
 }
 
@@ -40,23 +48,21 @@ pub async fn run_tile(
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let (tile, ext) = match tile_or_400(&z, &x, &y, &rid) {
+    let (tile, ext) = match parse_tile(&z, &x, &y) {
         Ok(t) => t,
-        Err(r) => return *r,
-    };
-    match shared_udf(&state, &token, &rid).await {
-        Ok(saved) => {
-            respond(
-                &state,
-                rid,
-                saved,
-                query,
-                Some(tile),
-                ext,
-                run_headers(&headers),
-            )
-            .await
+        Err(msg) => {
+            return HttpError::bad_request(msg)
+                .for_request(&rid)
+                .into_response()
         }
-        Err(r) => r.with_cors(true).into_response(),
+    };
+    match shared_udf(&state, &token).await {
+        Ok(saved) => {
+            let headers = RunHeaders::of(&headers);
+            run_saved(&state, rid, saved, query, Some(tile), ext, headers)
+                .await
+                .into_response()
+        }
+        Err(e) => e.for_request(&rid).into_response(),
     }
 }

@@ -8,21 +8,22 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use fused_core::package::UdfPackage;
 use fused_core::tiles::Tile;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::access::authenticate;
 use super::observe::RequestId;
 use super::params::{option_text, split_query, OutputChoice};
 use super::path::parse_tile;
-use super::response::RunResponse;
-use super::run::{run, RunSpec};
-use super::saved::run_headers;
+use super::run::{run, RunHeaders, RunSpec};
 use super::AppState;
+use crate::auth::AuthUser;
+use crate::error::HttpError;
+use crate::prepared::PreparedUdf;
+use fused_core::runcache::key;
 
 #[derive(Debug, Deserialize)]
 struct RunBody {
@@ -48,6 +49,7 @@ struct RunBody {
 pub async fn run_file(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
+    _user: AuthUser,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
     body: Bytes,
@@ -58,6 +60,7 @@ pub async fn run_file(
 pub async fn run_tile(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
+    _user: AuthUser,
     Path((z, x, y)): Path<(String, String, String)>,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
@@ -74,10 +77,7 @@ async fn handle(
     body: Bytes,
     tile: Option<(String, String, String)>,
 ) -> Response {
-    let bad = |msg: String| RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg);
-    if let Err(r) = authenticate(&state, &headers, &rid).await {
-        return r.into_response();
-    }
+    let bad = |msg: String| HttpError::bad_request(msg).for_request(&rid);
     let (tile, extension): (Option<Tile>, Option<String>) = match &tile {
         None => (None, None),
         Some((z, x, y)) => match parse_tile(z, x, y) {
@@ -103,20 +103,19 @@ async fn handle(
         cache_max_age: option_text(body.cache_max_age).or(query_out.cache_max_age),
         cache: option_text(body.cache).or(query_out.cache),
     };
-    let udf = match serde_json::to_value(&body.udf) {
-        Ok(v) => v,
-        Err(e) => return bad(format!("invalid udf: {e}")).into_response(),
-    };
+    let hash = crate::prepared::content_hash(&body.udf, body.schema.as_ref());
+    let namespace = key::code_namespace_of(&body.udf.code);
+    let (package, schema) = (body.udf, body.schema);
+    let udf = state.prepared.get_or_prepare(&namespace, &hash, || {
+        PreparedUdf::with_hash(package, schema, hash.clone(), None)
+    });
     let spec = RunSpec {
         request_id: rid.clone(),
         udf,
-        schema: body.schema,
         parameters: body.parameters.unwrap_or_default().into_iter().collect(),
         tile,
         output,
-        cors: false,
-        cache_namespace: None,
-        headers: run_headers(&headers),
+        headers: RunHeaders::of(&headers),
     };
     run(&state, spec).await.into_response()
 }

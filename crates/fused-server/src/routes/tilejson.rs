@@ -19,11 +19,12 @@ use fused_core::tileset::mvt_info::{layers, merge_fields};
 use fused_core::tileset::tilejson::{style, TileJson};
 use fused_core::tileset::TileFormat;
 
-use super::access::{authenticate, own_udf, shared_udf};
+use super::access::{own_udf, shared_udf};
 use super::observe::RequestId;
-use super::response::RunResponse;
 use super::AppState;
-use crate::registry::SavedUdf;
+use crate::auth::AuthUser;
+use crate::error::{ErrorCode, HttpError};
+use crate::registry::{SavedUdf, User};
 
 /// Saved UDF versions whose fields are remembered at most (then the memo starts over).
 const MAX_VERSIONS: usize = 10_000;
@@ -166,10 +167,6 @@ enum Doc {
 fn json_response(doc: serde_json::Value) -> Response {
     let mut resp = (StatusCode::OK, axum::Json(doc)).into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }
@@ -188,14 +185,14 @@ fn document(
     tiles_path: &str,
     which: Doc,
 ) -> Response {
-    let bad = |status: StatusCode, kind: &str, msg: &str| {
-        RunResponse::simple(status, rid, kind, msg)
-            .with_cors(true)
+    let bad = |status: StatusCode, code: ErrorCode, msg: String| {
+        HttpError::new(status, code, msg)
+            .for_request(rid)
             .into_response()
     };
     let base = match base_url(headers) {
         Ok(b) => b,
-        Err(msg) => return bad(StatusCode::BAD_REQUEST, "bad_request", &msg),
+        Err(msg) => return bad(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, msg),
     };
     let (format, query) = tile_query(raw, pairs);
     let pkg = &saved.package;
@@ -205,8 +202,8 @@ fn document(
         Err(e) => {
             return bad(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "bad_metadata",
-                &e.to_string(),
+                ErrorCode::BadMetadata,
+                e.to_string(),
             )
         }
     };
@@ -240,20 +237,16 @@ fn document(
 async fn saved_doc(
     state: AppState,
     rid: String,
-    email: String,
-    name: String,
+    user: User,
+    (email, name): (String, String),
     headers: HeaderMap,
     raw: Option<String>,
     pairs: Vec<(String, String)>,
     which: Doc,
 ) -> Response {
-    let user = match authenticate(&state, &headers, &rid).await {
-        Ok(u) => u,
-        Err(r) => return r.with_cors(true).into_response(),
-    };
-    let saved = match own_udf(&state, &user, &email, &name, &rid).await {
+    let saved = match own_udf(&state, &user, &email, &name).await {
         Ok(s) => s,
-        Err(r) => return r.with_cors(true).into_response(),
+        Err(e) => return e.for_request(&rid).into_response(),
     };
     let base_path = format!(
         "/api/v1/run/udf/saved/{}/{}",
@@ -283,9 +276,9 @@ async fn shared_doc(
     pairs: Vec<(String, String)>,
     which: Doc,
 ) -> Response {
-    let saved = match shared_udf(&state, &token, &rid).await {
+    let saved = match shared_udf(&state, &token).await {
         Ok(s) => s,
-        Err(r) => return r.with_cors(true).into_response(),
+        Err(e) => return e.for_request(&rid).into_response(),
     };
     let base_path = format!("/shared/{}", segment(&token));
     let tiles_path = format!("{base_path}/run/tiles");
@@ -305,23 +298,25 @@ async fn shared_doc(
 pub async fn saved_tilejson(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
-    Path((email, name)): Path<(String, String)>,
+    AuthUser(user): AuthUser,
+    Path(path): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    saved_doc(state, rid, email, name, headers, raw, pairs, Doc::TileJson).await
+    saved_doc(state, rid, user, path, headers, raw, pairs, Doc::TileJson).await
 }
 
 pub async fn saved_style(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
-    Path((email, name)): Path<(String, String)>,
+    AuthUser(user): AuthUser,
+    Path(path): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    saved_doc(state, rid, email, name, headers, raw, pairs, Doc::Style).await
+    saved_doc(state, rid, user, path, headers, raw, pairs, Doc::Style).await
 }
 
 pub async fn shared_tilejson(

@@ -29,12 +29,12 @@ use fused_core::tileset::TilesetKind;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncSeekExt, ReadBuf};
 
-use super::access::authenticate;
 use super::observe::RequestId;
 use super::path::parse_tile;
-use super::response::RunResponse;
 use super::tilejson::{base_url, segment, FieldMemo};
 use super::AppState;
+use crate::auth::AuthUser;
+use crate::error::{ErrorCode, HttpError};
 
 /// Largest tileset upload accepted.
 pub const MAX_UPLOAD_BYTES: u64 = 8 << 30;
@@ -59,9 +59,9 @@ impl Tilesets {
     }
 }
 
-fn error(status: StatusCode, rid: &str, kind: &str, msg: &str) -> Response {
-    RunResponse::simple(status, rid, kind, msg)
-        .with_cors(true)
+fn error(status: StatusCode, rid: &str, code: ErrorCode, msg: &str) -> Response {
+    HttpError::new(status, code, msg)
+        .for_request(rid)
         .into_response()
 }
 
@@ -91,7 +91,7 @@ fn find(state: &AppState, rid: &str, name: &str) -> Result<(PathBuf, TilesetKind
         Box::new(error(
             StatusCode::NOT_FOUND,
             rid,
-            "not_found",
+            ErrorCode::NotFound,
             &format!("no tileset named {name:?}"),
         ))
     };
@@ -135,13 +135,9 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
     cors_json(json!({ "tilesets": sets }))
 }
 
+/// A JSON answer (CORS comes from the router's layer).
 fn cors_json(v: Value) -> Response {
-    let mut resp = axum::Json(v).into_response();
-    resp.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    resp
+    axum::Json(v).into_response()
 }
 
 /// What a tile answer needs: bytes, content type, gzip.
@@ -199,7 +195,7 @@ pub async fn tile(
 ) -> Response {
     let (tile, _ext) = match parse_tile(&z, &x, &y) {
         Ok(t) => t,
-        Err(msg) => return error(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg),
+        Err(msg) => return error(StatusCode::BAD_REQUEST, &rid, ErrorCode::BadRequest, &msg),
     };
     let (path, kind) = match find(&state, &rid, &name) {
         Ok(f) => f,
@@ -213,13 +209,18 @@ pub async fn tile(
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &rid,
-                "tileset_error",
+                ErrorCode::TilesetError,
                 &format!("tileset {name:?} cannot be read: {e}"),
             );
         }
         Err(e) => {
             let msg = format!("tileset read task failed: {e}");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg);
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &rid,
+                ErrorCode::Internal,
+                &msg,
+            );
         }
     };
     let mut resp = match stored.data {
@@ -228,10 +229,6 @@ pub async fn tile(
     };
     let ok = resp.status() == StatusCode::OK;
     let h = resp.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     if ok {
         h.insert(
             header::CONTENT_TYPE,
@@ -337,7 +334,7 @@ pub async fn tilejson(
 ) -> Response {
     let base = match base_url(&headers) {
         Ok(b) => b,
-        Err(msg) => return error(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg),
+        Err(msg) => return error(StatusCode::BAD_REQUEST, &rid, ErrorCode::BadRequest, &msg),
     };
     let (path, kind) = match find(&state, &rid, &name) {
         Ok(f) => f,
@@ -350,13 +347,13 @@ pub async fn tilejson(
         Ok(Err(e)) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &rid,
-            "tileset_error",
+            ErrorCode::TilesetError,
             &format!("tileset {name:?} cannot be read: {e}"),
         ),
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &rid,
-            "internal",
+            ErrorCode::Internal,
             &format!("tileset read task failed: {e}"),
         ),
     }
@@ -452,7 +449,7 @@ pub async fn download(
 ) -> Response {
     let Some((name, kind)) = kind_of(&file) else {
         let msg = format!("no tileset file {file:?} (expected NAME.pmtiles or NAME.mbtiles)");
-        return error(StatusCode::NOT_FOUND, &rid, "not_found", &msg);
+        return error(StatusCode::NOT_FOUND, &rid, ErrorCode::NotFound, &msg);
     };
     let (path, found) = match find(&state, &rid, name) {
         Ok(f) => f,
@@ -460,7 +457,7 @@ pub async fn download(
     };
     if found != kind {
         let msg = format!("tileset {name:?} is a .{} file", found.extension());
-        return error(StatusCode::NOT_FOUND, &rid, "not_found", &msg);
+        return error(StatusCode::NOT_FOUND, &rid, ErrorCode::NotFound, &msg);
     }
     let mut f = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
@@ -469,7 +466,7 @@ pub async fn download(
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &rid,
-                "tileset_error",
+                ErrorCode::TilesetError,
                 &msg,
             );
         }
@@ -481,7 +478,7 @@ pub async fn download(
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &rid,
-                "tileset_error",
+                ErrorCode::TilesetError,
                 &msg,
             );
         }
@@ -495,7 +492,7 @@ pub async fn download(
         let mut resp = error(
             StatusCode::RANGE_NOT_SATISFIABLE,
             &rid,
-            "range_not_satisfiable",
+            ErrorCode::RangeNotSatisfiable,
             &msg,
         );
         if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
@@ -513,7 +510,7 @@ pub async fn download(
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &rid,
-                "tileset_error",
+                ErrorCode::TilesetError,
                 &msg,
             );
         }
@@ -526,10 +523,6 @@ pub async fn download(
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("Content-Range, Content-Length, Accept-Ranges, ETag"),
@@ -571,29 +564,31 @@ fn validate(path: &FsPath, kind: TilesetKind) -> fused_core::Result<()> {
 pub async fn upload(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
+    AuthUser(user): AuthUser,
     Path(file): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let user = match authenticate(&state, &headers, &rid).await {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let Some(dir) = state.tilesets.dir.clone() else {
         let msg = "this server has no tilesets directory";
-        return error(StatusCode::NOT_FOUND, &rid, "not_found", msg);
+        return error(StatusCode::NOT_FOUND, &rid, ErrorCode::NotFound, msg);
     };
     let Some((name, kind)) = kind_of(&file) else {
         let msg = format!(
             "invalid tileset file name {file:?}: expected NAME.pmtiles or NAME.mbtiles, NAME \
              of letters, digits, '_', '-', '.' (not starting with '.')"
         );
-        return error(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg);
+        return error(StatusCode::BAD_REQUEST, &rid, ErrorCode::BadRequest, &msg);
     };
     let name = name.to_string();
     if let Err(e) = tokio::fs::create_dir_all(&dir).await {
         let msg = format!("cannot create the tilesets directory: {e}");
-        return error(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg);
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &rid,
+            ErrorCode::Internal,
+            &msg,
+        );
     }
     let forbidden = |owner: Option<String>| {
         let who = match owner {
@@ -603,7 +598,7 @@ pub async fn upload(
         error(
             StatusCode::FORBIDDEN,
             &rid,
-            "forbidden",
+            ErrorCode::Forbidden,
             &format!("tileset {name:?} belongs to {who}; choose another name"),
         )
     };
@@ -642,14 +637,19 @@ pub async fn upload(
             return error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &rid,
-                "invalid_tileset",
+                ErrorCode::InvalidTileset,
                 &msg,
             );
         }
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
             let msg = format!("validation task failed: {e}");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg);
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &rid,
+                ErrorCode::Internal,
+                &msg,
+            );
         }
     }
     let _guard = state.tilesets.upload.lock().await;
@@ -688,7 +688,12 @@ pub async fn upload(
     if let Err(e) = renamed {
         let _ = tokio::fs::remove_file(&tmp).await;
         let msg = format!("cannot store tileset {name:?}: {e}");
-        return error(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg);
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &rid,
+            ErrorCode::Internal,
+            &msg,
+        );
     }
     let base = base_url(&headers).unwrap_or_default();
     let mut resp = cors_json(json!({
@@ -714,7 +719,7 @@ async fn receive(mut body: Body, tmp: &FsPath, rid: &str) -> Result<(), Box<Resp
         Box::new(error(
             StatusCode::INTERNAL_SERVER_ERROR,
             rid,
-            "internal",
+            ErrorCode::Internal,
             &msg,
         ))
     };
@@ -725,7 +730,12 @@ async fn receive(mut body: Body, tmp: &FsPath, rid: &str) -> Result<(), Box<Resp
         let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| {
             let msg = format!("the upload was interrupted: {e}");
-            Box::new(error(StatusCode::BAD_REQUEST, rid, "bad_request", &msg))
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                rid,
+                ErrorCode::BadRequest,
+                &msg,
+            ))
         })?;
         if let Ok(data) = frame.into_data() {
             total += data.len() as u64;
@@ -734,7 +744,7 @@ async fn receive(mut body: Body, tmp: &FsPath, rid: &str) -> Result<(), Box<Resp
                 return Err(Box::new(error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     rid,
-                    "too_large",
+                    ErrorCode::TooLarge,
                     &msg,
                 )));
             }
@@ -746,7 +756,7 @@ async fn receive(mut body: Body, tmp: &FsPath, rid: &str) -> Result<(), Box<Resp
         return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             rid,
-            "bad_request",
+            ErrorCode::BadRequest,
             "the upload is empty (send the file as the request body)",
         )));
     }

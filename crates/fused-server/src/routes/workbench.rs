@@ -18,6 +18,7 @@
 mod examples;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -28,13 +29,14 @@ use axum::{Json, Router};
 use fused_core::package::{package_from_code, UdfPackage};
 use serde_json::{json, Value};
 
-use super::access::{authenticate, shared_udf};
+use super::access::shared_udf;
 use super::observe::RequestId;
 use super::params::OutputChoice;
-use super::response::RunResponse;
-use super::run::{run, RunSpec};
-use super::saved::run_headers;
+use super::run::{run, RunHeaders, RunSpec};
 use super::AppState;
+use crate::auth::AuthUser;
+use crate::error::{registry_failed, HttpError};
+use crate::prepared::PreparedUdf;
 use crate::registry::SavedUdf;
 
 /// The page and its assets, built by `web/build.sh` (see `web/README.md`).
@@ -223,12 +225,8 @@ fn describe_saved(saved: &SavedUdf) -> Value {
 async fn list_udfs(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
 ) -> Response {
-    let user = match authenticate(&state, &headers, &rid).await {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let registry = state.registry.clone();
     let listed = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, String> {
         let names = registry.list_udfs(&user).map_err(|e| e.to_string())?;
@@ -249,36 +247,17 @@ async fn list_udfs(
         Ok(Ok(udfs)) => Json(json!({ "udfs": udfs })).into_response(),
         Ok(Err(msg)) => {
             tracing::error!(request_id = rid, "registry: {msg}");
-            RunResponse::simple(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &rid,
-                "registry_error",
-                "the registry failed; see the server log",
-            )
-            .into_response()
+            registry_failed().for_request(&rid).into_response()
         }
         Err(e) => {
             tracing::error!(request_id = rid, "registry task: {e}");
-            RunResponse::simple(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &rid,
-                "registry_error",
-                "the registry failed; see the server log",
-            )
-            .into_response()
+            registry_failed().for_request(&rid).into_response()
         }
     }
 }
 
 /// `GET /api/v1/workbench/examples` -> `{"examples": [{..describe, "package"}]}`.
-async fn list_examples(
-    State(state): State<AppState>,
-    RequestId(rid): RequestId,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authenticate(&state, &headers, &rid).await {
-        return r.into_response();
-    }
+async fn list_examples(RequestId(rid): RequestId, _user: AuthUser) -> Response {
     match examples::packages() {
         Ok(packages) => {
             let list: Vec<Value> = packages
@@ -293,8 +272,7 @@ async fn list_examples(
         }
         Err(msg) => {
             tracing::error!(request_id = rid, "examples: {msg}");
-            RunResponse::simple(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &msg)
-                .into_response()
+            HttpError::internal(msg).for_request(&rid).into_response()
         }
     }
 }
@@ -307,13 +285,11 @@ async fn list_examples(
 async fn signature(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
+    _user: AuthUser,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bad = |msg: String| RunResponse::simple(StatusCode::BAD_REQUEST, &rid, "bad_request", &msg);
-    if let Err(r) = authenticate(&state, &headers, &rid).await {
-        return r.into_response();
-    }
+    let bad = |msg: String| HttpError::bad_request(msg).for_request(&rid);
     let package = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(mut obj)) => match obj.remove("udf") {
             Some(udf) => match serde_json::from_value::<UdfPackage>(udf) {
@@ -328,14 +304,12 @@ async fn signature(
         }
         Err(e) => return bad(format!("malformed JSON body: {e}")).into_response(),
     };
-    let probe = match package_from_code("workbench_signature", SIGNATURE_PROBE)
-        .map_err(|e| e.to_string())
-        .and_then(|p| serde_json::to_value(p).map_err(|e| e.to_string()))
-    {
+    let probe = match package_from_code("workbench_signature", SIGNATURE_PROBE) {
         Ok(p) => p,
         Err(e) => {
-            return RunResponse::simple(StatusCode::INTERNAL_SERVER_ERROR, &rid, "internal", &e)
-                .into_response()
+            return HttpError::internal(e.to_string())
+                .for_request(&rid)
+                .into_response();
         }
     };
     let package = match serde_json::to_string(&package) {
@@ -344,20 +318,20 @@ async fn signature(
     };
     let spec = RunSpec {
         request_id: rid,
-        udf: probe,
-        schema: Some(BTreeMap::from([(
-            "package".to_string(),
-            "dict".to_string(),
-        )])),
+        udf: Arc::new(PreparedUdf::with_schema(
+            probe,
+            Some(BTreeMap::from([(
+                "package".to_string(),
+                "dict".to_string(),
+            )])),
+        )),
         parameters: vec![("package".to_string(), Value::String(package))],
         tile: None,
         output: OutputChoice {
             format: Some("json".into()),
             ..Default::default()
         },
-        cors: false,
-        cache_namespace: None,
-        headers: run_headers(&headers),
+        headers: RunHeaders::of(&headers),
     };
     run(&state, spec).await.into_response()
 }
@@ -369,9 +343,9 @@ async fn shared_info(
     RequestId(rid): RequestId,
     Path(token): Path<String>,
 ) -> Response {
-    match shared_udf(&state, &token, &rid).await {
+    match shared_udf(&state, &token).await {
         Ok(saved) => Json(describe(&saved.package, Some(&saved.schema))).into_response(),
-        Err(r) => r.into_response(),
+        Err(e) => e.for_request(&rid).into_response(),
     }
 }
 

@@ -6,20 +6,52 @@
 //! uses them too): `key` (run keys, namespaces, ETags), `entry` (the checksummed binary
 //! form), `memory` (the LRU tier) and `disk` (the file tier).
 //!
-//! Here: [`flight`] (single flight) and [`RunCache`], the async two-tier wrapper.
+//! Here: [`flight`] (single flight) and [`RunCache`], the async two-tier wrapper, whose one
+//! call for the run pipeline is [`RunCache::get_or_compute`]: memory tier, then single
+//! flight, then disk tier, then the computation, then storing its result, counting hits and
+//! misses in one place.
 
 pub mod flight;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use fused_core::result::CanonicalResult;
 use fused_core::runcache::disk::{DiskRead, DiskStore};
 use fused_core::runcache::entry::Entry;
 use fused_core::runcache::memory::MemoryLru;
+use fused_core::time::now_ms;
+
+/// What a computation produced, as far as the cache is concerned.
+pub trait Outcome: Clone + Send + Sync + 'static {
+    /// The result to store (a request that shared it counts a hit); `None`: a failure, which
+    /// is handed to the requests waiting for it but neither stored nor counted as a hit.
+    fn cacheable(&self) -> Option<Arc<CanonicalResult>>;
+}
+
+/// Where a run's result lives: its namespace, key, lifetime (seconds) and tile `(z, x, y)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot<'a> {
+    pub namespace: &'a str,
+    pub key: &'a str,
+    pub max_age: u64,
+    pub tile: Option<(u32, u32, u32)>,
+}
+
+/// The answer of [`RunCache::get_or_compute`].
+#[derive(Debug, Clone)]
+pub enum Fetched<T> {
+    /// A live entry of the memory or disk tier (for this request, or for the identical one
+    /// it waited for).
+    Cached(Entry),
+    /// Computed for this request, or for the identical request in flight it waited for.
+    Computed(T),
+}
 
 /// Counters for `/health` (and later `/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -36,7 +68,7 @@ pub struct CacheStats {
 pub struct RunCache<T: Clone> {
     memory: Option<Mutex<MemoryLru>>,
     disk: Option<Arc<DiskStore>>,
-    pub flights: Arc<flight::Flights<T>>,
+    flights: Arc<flight::Flights<Fetched<T>>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -81,12 +113,17 @@ impl<T: Clone + Send + Sync + 'static> RunCache<T> {
         }
     }
 
-    pub fn count_hit(&self) {
+    fn count_hit(&self) {
         self.hits.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn count_miss(&self) {
+    fn count_miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Identical requests computing now (one flight each).
+    pub fn in_flight(&self) -> usize {
+        self.flights.in_flight()
     }
 
     /// The memory tier only (no I/O; for the fast path).
@@ -158,5 +195,56 @@ impl<T: Clone + Send + Sync + 'static> RunCache<T> {
             }
         }
         removed.len()
+    }
+}
+
+impl<T: Outcome> RunCache<T> {
+    /// The result of `slot`: from the memory tier; else shared with the identical request in
+    /// flight; else from the disk tier; else computed by `compute` (once for all identical
+    /// concurrent requests) and, when [`Outcome::cacheable`], stored in both tiers. Hits and
+    /// misses are counted here: a tier hit or a shared cacheable outcome is a hit, a
+    /// computation a miss.
+    pub async fn get_or_compute<F, Fut>(&self, slot: Slot<'_>, compute: F) -> Fetched<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        if let Some(e) = self.get_memory(slot.namespace, slot.key) {
+            self.count_hit();
+            return Fetched::Cached(e);
+        }
+        match self.flights.join(&mem_key(slot.namespace, slot.key)).await {
+            flight::Role::Joined(fetched) => {
+                let hit = match &fetched {
+                    Fetched::Cached(_) => true,
+                    Fetched::Computed(t) => t.cacheable().is_some(),
+                };
+                if hit {
+                    self.count_hit();
+                }
+                fetched
+            }
+            flight::Role::Leader(leader) => {
+                let fetched = if let Some(e) = self.get_disk(slot.namespace, slot.key).await {
+                    self.count_hit();
+                    Fetched::Cached(e)
+                } else {
+                    self.count_miss();
+                    let outcome = compute().await;
+                    if let Some(result) = outcome.cacheable() {
+                        let entry = Entry {
+                            result,
+                            created_at: now_ms(),
+                            max_age: slot.max_age,
+                            tile: slot.tile,
+                        };
+                        self.put(slot.namespace, slot.key, entry).await;
+                    }
+                    Fetched::Computed(outcome)
+                };
+                leader.finish(fetched.clone());
+                fetched
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::super::observe::RequestId;
 use super::super::AppState;
-use super::{answer, caller, own_job, query_value, JobError, RECORDS_CONTENT_TYPE};
+use super::{answer, caller, own_job, query_value, RECORDS_CONTENT_TYPE};
 use crate::jobs::writer::Progress;
 
 /// Bytes read from the spool per chunk.
@@ -45,13 +45,13 @@ pub async fn results(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let run = async {
-        let (user, jobs) = caller(&state, &headers, &rid).await?;
+        let (user, jobs) = caller(&state, &headers).await?;
         let follow = match query_value(&query, "follow").map(str::to_ascii_lowercase) {
             None => true,
             Some(v) => match v.as_str() {
                 "true" | "1" | "yes" => true,
                 "false" | "0" | "no" => false,
-                _ => return Err(JobError::invalid("follow", "true or false", &v)),
+                _ => return Err(super::invalid_option("follow", "true or false", &v)),
             },
         };
         own_job(&state, &user, &id).await?;
@@ -61,7 +61,7 @@ pub async fn results(
         let file = match tokio::fs::File::open(&path).await {
             Ok(f) => Some(f),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None, // no result yet
-            Err(e) => return Err(JobError::Internal(format!("{}: {e}", path.display()))),
+            Err(e) => return Err(super::internal(format!("{}: {e}", path.display()))),
         };
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(pump(file, progress, follow, tx));

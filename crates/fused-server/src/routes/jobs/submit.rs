@@ -23,8 +23,11 @@ use super::super::observe::RequestId;
 use super::super::params::{self, option_text, OutputChoice, ParamError};
 use super::super::AppState;
 use super::{answer, blocking, caller, JobError};
+use crate::error::HttpError;
 use crate::jobs::model::{JobSpec, TaskArgs};
+use crate::prepared::{ParamSpec, PreparedUdf};
 use crate::registry::User;
+use std::sync::Arc;
 
 /// Most tasks in one job.
 pub const MAX_TASKS: usize = 1_000_000;
@@ -70,7 +73,7 @@ struct TaskIn {
 /// row stores as soon as it is read, so a 100,000-task body never exists as 100,000 parsed
 /// tasks. A refused task stops the parse; its [`JobError`] is kept in `refused`.
 struct TasksPass<'a> {
-    schema: Option<&'a BTreeMap<String, String>>,
+    schema: Option<&'a BTreeMap<String, ParamSpec>>,
     fixed: &'a Map<String, Value>,
     ignored: RefCell<Vec<String>>,
     refused: RefCell<Option<JobError>>,
@@ -130,7 +133,7 @@ impl<'de> DeserializeSeed<'de> for &TasksPass<'_> {
                     if i >= MAX_TASKS {
                         let expected = format!("1 to {MAX_TASKS} tasks");
                         let got = format!("more than {MAX_TASKS}");
-                        return Err(refuse(JobError::invalid("tasks", &expected, &got)));
+                        return Err(refuse(super::invalid_option("tasks", &expected, &got)));
                     }
                     let mut ignored = pass.ignored.borrow_mut();
                     match check_task(i, task, pass.schema, pass.fixed, &mut ignored) {
@@ -174,25 +177,26 @@ struct SubmitBody {
 /// The UDF a job runs.
 struct JobUdf {
     udf: Value,
-    schema: Option<BTreeMap<String, String>>,
+    prepared: Arc<PreparedUdf>,
     namespace: String,
     saved: Option<String>,
 }
 
-async fn job_udf(
-    state: &AppState,
-    user: &User,
-    body: &mut SubmitBody,
-    rid: &str,
-) -> Result<JobUdf, JobError> {
+async fn job_udf(state: &AppState, user: &User, body: &mut SubmitBody) -> Result<JobUdf, JobError> {
     match (body.udf.take(), body.saved.take()) {
         (Some(pkg), None) => {
             let udf = serde_json::to_value(&pkg)
-                .map_err(|e| JobError::BadRequest(format!("invalid udf: {e}")))?;
+                .map_err(|e| HttpError::bad_request(format!("invalid udf: {e}")))?;
+            let schema = body.schema.take();
+            let namespace = key::code_namespace_of(&pkg.code);
+            let hash = crate::prepared::content_hash(&pkg, schema.as_ref());
+            let prepared = state.prepared.get_or_prepare(&namespace, &hash, || {
+                PreparedUdf::with_hash(pkg, schema, hash.clone(), None)
+            });
             Ok(JobUdf {
-                namespace: key::code_namespace(&udf),
+                namespace,
                 udf,
-                schema: body.schema.take(),
+                prepared,
                 saved: None,
             })
         }
@@ -201,19 +205,20 @@ async fn job_udf(
                 Some((e, n)) => (e.to_string(), n.to_string()),
                 None => (user.email.clone(), saved.clone()),
             };
-            let found = own_udf(state, user, &email, &name, rid).await?;
+            let found = own_udf(state, user, &email, &name).await?;
             let udf = serde_json::to_value(&found.package)
-                .map_err(|e| JobError::Internal(format!("saved UDF does not serialize: {e}")))?;
+                .map_err(|e| super::internal(format!("saved UDF does not serialize: {e}")))?;
+            let saved = Some(format!("{}/{}", found.owner_email, found.name));
+            let prepared = super::super::run::prepare_saved(state, found);
             Ok(JobUdf {
                 udf,
-                namespace: key::saved_namespace(&found.owner_email, &found.name),
-                saved: Some(format!("{}/{}", found.owner_email, found.name)),
-                schema: Some(found.schema),
+                namespace: prepared.namespace().to_string(),
+                saved,
+                prepared,
             })
         }
-        _ => Err(JobError::BadRequest(
-            "a job runs either shipped code (\"udf\") or a saved UDF (\"saved\"), exactly one"
-                .into(),
+        _ => Err(HttpError::bad_request(
+            "a job runs either shipped code (\"udf\") or a saved UDF (\"saved\"), exactly one",
         )),
     }
 }
@@ -226,26 +231,21 @@ fn refused(
     value: &str,
     why: &str,
 ) -> JobError {
-    JobError::Invalid {
-        index,
-        parameter: parameter.into(),
-        expected: expected.into(),
-        value: value.into(),
-        message: match index {
-            Some(i) => format!("task {i}: {why}"),
-            None => why.to_string(),
-        },
-    }
+    let message = match index {
+        Some(i) => format!("task {i}: {why}"),
+        None => why.to_string(),
+    };
+    super::invalid_value(index, parameter, expected, value, message)
 }
 
 /// Parameters checked against the schema: the validated ones and the names ignored.
 fn validated(
     index: Option<usize>,
-    schema: Option<&BTreeMap<String, String>>,
+    schema: Option<&BTreeMap<String, ParamSpec>>,
     given: Map<String, Value>,
 ) -> Result<params::Validated, JobError> {
     params::validate(schema, given.into_iter().collect()).map_err(|e| match e {
-        ParamError::Schema(msg) => JobError::BadSchema(msg),
+        ParamError::Schema(msg) => super::bad_schema(msg),
         ParamError::Value {
             message,
             parameter,
@@ -260,7 +260,7 @@ fn validated(
 fn check_task(
     i: usize,
     task: TaskIn,
-    schema: Option<&BTreeMap<String, String>>,
+    schema: Option<&BTreeMap<String, ParamSpec>>,
     fixed: &Map<String, Value>,
     ignored: &mut Vec<String>,
 ) -> Result<String, JobError> {
@@ -295,21 +295,22 @@ fn check_task(
         .filter(|(k, _)| v.parameters.contains_key(k))
         .collect();
     serde_json::to_string(&TaskArgs { parameters, tile })
-        .map_err(|e| JobError::Internal(format!("task {i} does not serialize: {e}")))
+        .map_err(|e| super::internal(format!("task {i} does not serialize: {e}")))
 }
 
 /// The options of the body: (max_retry, cache lifetime, timeout in ms).
 fn options(
     state: &AppState,
     body: &mut SubmitBody,
-    udf: &Value,
+    udf_max_age: Option<u64>,
 ) -> Result<(u32, Option<u64>, u64), JobError> {
     let max_retry = match body.max_retry.take() {
         None | Some(Value::Null) => 2,
         Some(v) => {
             let n = v.as_u64().filter(|n| *n <= MAX_RETRY_LIMIT);
             let expected = format!("an integer 0..={MAX_RETRY_LIMIT}");
-            let n = n.ok_or_else(|| JobError::invalid("max_retry", &expected, &v.to_string()))?;
+            let n =
+                n.ok_or_else(|| super::invalid_option("max_retry", &expected, &v.to_string()))?;
             u32::try_from(n).unwrap_or(2)
         }
     };
@@ -318,8 +319,8 @@ fn options(
         cache_max_age: option_text(body.cache_max_age.take()),
         ..OutputChoice::default()
     };
-    let lifetime = params::cache_lifetime(&out, udf.get("metadata"), DEFAULT_MAX_AGE)
-        .map_err(|(p, e, v)| JobError::invalid(&p, &e, &v))?;
+    let lifetime = params::cache_lifetime(&out, udf_max_age, DEFAULT_MAX_AGE)
+        .map_err(|(p, e, v)| super::invalid_option(&p, &e, &v))?;
     let limits = state.limits;
     let timeout = match option_text(body.timeout.take()) {
         None => limits.default_timeout,
@@ -329,7 +330,7 @@ fn options(
                 Some(s) if s <= max => Duration::from_secs_f64(s),
                 _ => {
                     let expected = format!("a positive number of seconds, at most {max}");
-                    return Err(JobError::invalid("timeout", &expected, &raw));
+                    return Err(super::invalid_option("timeout", &expected, &raw));
                 }
             }
         }
@@ -344,7 +345,7 @@ fn options(
 /// the schema does not know (after `ignored`).
 fn parse_tasks(
     raw: &[u8],
-    schema: Option<&BTreeMap<String, String>>,
+    schema: Option<&BTreeMap<String, ParamSpec>>,
     fixed: &Map<String, Value>,
     ignored: Vec<String>,
 ) -> Result<(Vec<String>, Vec<String>), JobError> {
@@ -359,7 +360,7 @@ fn parse_tasks(
     if let Some(e) = pass.refused.take() {
         return Err(e);
     }
-    let tasks = parsed.map_err(|e| JobError::BadRequest(format!("invalid request body: {e}")))?;
+    let tasks = parsed.map_err(|e| HttpError::bad_request(format!("invalid request body: {e}")))?;
     Ok((tasks, pass.ignored.take()))
 }
 
@@ -378,21 +379,22 @@ async fn submit_inner(
     headers: &HeaderMap,
     raw: &[u8],
 ) -> Result<Response, JobError> {
-    let (user, jobs) = caller(state, headers, rid).await?;
+    let (user, jobs) = caller(state, headers).await?;
     let mut body: SubmitBody = serde_json::from_slice(raw).map_err(|e| {
-        JobError::BadRequest(format!(
+        HttpError::bad_request(format!(
             "invalid request body: expected JSON {{\"udf\" or \"saved\", \"tasks\": [..]}}: {e}"
         ))
     })?;
-    let job_udf = job_udf(state, &user, &mut body, rid).await?;
-    let (max_retry, cache_max_age, timeout_ms) = options(state, &mut body, &job_udf.udf)?;
-    let schema = job_udf.schema.as_ref();
+    let job_udf = job_udf(state, &user, &mut body).await?;
+    let (max_retry, cache_max_age, timeout_ms) =
+        options(state, &mut body, job_udf.prepared.cache_max_age())?;
+    let schema = job_udf.prepared.schema();
     let fixed = validated(None, schema, body.parameters.take().unwrap_or_default())?;
     let (tasks, ignored) = parse_tasks(raw, schema, &fixed.parameters, fixed.ignored)?;
     let n = tasks.len();
     if n == 0 {
         let expected = format!("1 to {MAX_TASKS} tasks");
-        return Err(JobError::invalid("tasks", &expected, "0"));
+        return Err(super::invalid_option("tasks", &expected, "0"));
     }
     let spec = JobSpec {
         udf: job_udf.udf,
@@ -403,8 +405,7 @@ async fn submit_inner(
         cache_max_age,
         timeout_ms,
     };
-    let id = crate::registry::new_secret("job_").map_err(|e| JobError::Internal(e.to_string()))?
-        [..28]
+    let id = crate::registry::new_secret("job_").map_err(|e| super::internal(e.to_string()))?[..28]
         .to_string();
     let (job_id, owner) = (id.clone(), user.id);
     blocking(move || {

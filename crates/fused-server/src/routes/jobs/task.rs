@@ -5,111 +5,75 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fused_core::runcache::entry::Entry;
-use fused_core::runcache::key;
-use fused_core::time::now_ms;
+use fused_core::package::UdfPackage;
 use serde_json::{json, Map, Value};
 
-use super::super::run::Shared;
+use super::super::run::{execute, Shared};
 use super::super::AppState;
-use crate::executor::{Task, TaskOutput, TileXyz, WorkerError};
+use crate::executor::{Task, TileXyz, WorkerError};
 use crate::jobs::model::{Attempt, Done, Failure, JobSpec, TaskRef};
-use crate::runcache::flight::Role;
+use crate::prepared::PreparedUdf;
+use crate::runcache::{Fetched, Slot};
 
 pub async fn run_task(state: &AppState, spec: &JobSpec, task: TaskRef) -> Attempt {
-    let parameters = task.args.merged(&spec.fixed);
-    let tile = task.args.tile;
-    let exec = Task {
-        task_id: format!("{}-{}-{}", task.job, task.index, task.attempts + 1),
-        udf: spec.udf.clone(),
-        parameters,
-        tile: tile.map(|[x, y, z]| TileXyz {
-            x,
-            y,
-            z: u8::try_from(z).unwrap_or(u8::MAX),
-        }),
-        timeout: Some(Duration::from_millis(spec.timeout_ms)),
+    let udf = match prepared(state, spec, &task.job) {
+        Ok(udf) => udf,
+        Err(message) => {
+            let mut error = Map::new();
+            error.insert("error_type".into(), "bad_request".into());
+            error.insert("message".into(), message.into());
+            return Err(Failure {
+                error,
+                stdout: String::new(),
+                stderr: String::new(),
+            });
+        }
     };
-    let cache = state.cache.clone();
+    let tile = task.args.tile;
+    let task_id = format!("{}-{}-{}", task.job, task.index, task.attempts + 1);
+    let mut exec = Task::new(task_id, udf.clone(), task.args.merged(&spec.fixed));
+    exec.tile = tile.map(|[x, y, z]| TileXyz {
+        x,
+        y,
+        z: u8::try_from(z).unwrap_or(u8::MAX),
+    });
+    exec.timeout = Some(Duration::from_millis(spec.timeout_ms));
+    let cache = &state.cache;
     let Some(max_age) = spec.cache_max_age.filter(|_| cache.enabled()) else {
         return attempt(execute(state, exec).await);
     };
     let tile_key = tile.map(|[x, y, z]| (z, x, y));
-    let ns = &spec.namespace;
-    let key = key::run_key(&spec.udf, &exec.parameters, tile_key);
-    if let Some(e) = cache.get_memory(ns, &key) {
-        cache.count_hit();
-        return Ok(hit(e.result));
-    }
-    let shared = match cache.flights.join(&format!("{ns}/{key}")).await {
-        Role::Joined(shared) => {
-            if matches!(shared, Shared::Done { .. }) {
-                cache.count_hit();
-            }
-            shared
-        }
-        Role::Leader(leader) => {
-            let shared = if let Some(e) = cache.get_disk(ns, &key).await {
-                cache.count_hit();
-                Shared::Done {
-                    result: e.result,
-                    stdout: String::new(),
-                    stderr: String::new(),
-                    cached: true,
-                }
-            } else {
-                cache.count_miss();
-                let shared = execute(state, exec).await;
-                if let Shared::Done { result, .. } = &shared {
-                    let entry = Entry {
-                        result: result.clone(),
-                        created_at: now_ms(),
-                        max_age,
-                        tile: tile_key,
-                    };
-                    cache.put(ns, &key, entry).await;
-                }
-                shared
-            };
-            leader.finish(shared.clone());
-            shared
-        }
+    let key = udf.run_key(&exec.parameters, tile_key);
+    let slot = Slot {
+        namespace: &spec.namespace,
+        key: &key,
+        max_age,
+        tile: tile_key,
     };
-    attempt(shared)
-}
-
-fn hit(result: Arc<fused_core::result::CanonicalResult>) -> Done {
-    Done {
-        result,
-        stdout: String::new(),
-        stderr: String::new(),
-        cached: true,
+    match cache.get_or_compute(slot, || execute(state, exec)).await {
+        Fetched::Cached(e) => Ok(Done {
+            result: e.result,
+            stdout: String::new(),
+            stderr: String::new(),
+            cached: true,
+        }),
+        Fetched::Computed(shared) => attempt(shared),
     }
 }
 
-async fn execute(state: &AppState, task: Task) -> Shared {
-    match state.executor.run(task).await {
-        Err(e) => Shared::Exec(e),
-        Ok(TaskOutput {
-            result: Ok(result),
-            stdout,
-            stderr,
-        }) => Shared::Done {
-            result: Arc::new(result),
-            stdout,
-            stderr,
-            cached: false,
-        },
-        Ok(TaskOutput {
-            result: Err(err),
-            stdout,
-            stderr,
-        }) => Shared::Udf {
-            err,
-            stdout,
-            stderr,
-        },
+/// The job's UDF, prepared once per job (from the LRU of prepared versions): the package
+/// parsed, its content hash (the worker's compiled-code key) and run-key prefix computed.
+fn prepared(state: &AppState, spec: &JobSpec, job: &str) -> Result<Arc<PreparedUdf>, String> {
+    let id = format!("job-{job}");
+    if let Some(udf) = state.prepared.get(&spec.namespace, &id) {
+        return Ok(udf);
     }
+    let package = serde_json::from_value::<UdfPackage>(spec.udf.clone())
+        .map_err(|e| format!("the job's UDF package does not parse: {e}"))?;
+    Ok(state.prepared.get_or_prepare(&spec.namespace, &id, || {
+        let hash = crate::prepared::content_hash(&package, None);
+        PreparedUdf::with_hash(package, None, hash, Some(spec.namespace.clone()))
+    }))
 }
 
 /// The outcome as a job sees it.
