@@ -378,6 +378,37 @@ def test_remote_engine_maps_on_the_server(remote):
     assert isinstance(bad.first_error(), UdfRuntimeError)
 
 
+def test_remote_map_is_one_server_job_with_local_shapes(remote):
+    """engine="remote" submits one job; results decode into the objects a local run returns,
+    collect keeps arg_list order, and the job can be reattached from its id."""
+    before = {j["id"] for j in fused.api.list_jobs()}
+    pool = points.map([3, 1, 2], engine="remote", cache=False)
+    gdf = pool.collect()
+    assert list(gdf["n"]) == [3, 1, 2]
+    assert gdf.crs.to_epsg() == 3857
+    assert [p.x for p in gdf.geometry] == [3.0, 1.0, 2.0]
+    assert pool.all_succeeded() and pool.status().to_dict() == {"success": 3}
+    (job,) = [j for j in fused.api.list_jobs() if j["id"] not in before]
+    assert job["n_tasks"] == 3
+    again = fused.api.job(job["id"])
+    again.wait()
+    assert sorted(list(r["n"])[0] for r in again.results()) == [1, 2, 3]
+    # a bad argument is refused before anything runs, naming the index
+    with pytest.raises(fused.types.UdfParameterError, match="1"):
+        points.map([1, "two"], engine="remote")
+
+
+def test_remote_map_timeout_and_cancel(remote):
+    slow = misbehave.map(["hang"], engine="remote", timeout=1, max_retry=0, cache=False)
+    slow.wait()
+    assert slow.status().to_dict() == {"timeout": 1}, slow.status()
+    assert isinstance(slow.first_error(), fused.types.UdfTimeoutError)
+    many = misbehave.map(["hang"] * 6, engine="remote", timeout=20, cache=False)
+    time.sleep(0.5)
+    many.cancel(wait=True)
+    assert many.status().to_dict() == {"cancelled": 6}, many.status()
+
+
 # -- Ctrl-C ----------------------------------------------------------------------------
 
 CTRL_C = """
