@@ -13,10 +13,12 @@ Everything runs against the real `fused-server` binary on 127.0.0.1 (see test_se
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import io
 import textwrap
 import threading
+from typing import Any, Iterator
 
 import geopandas as gpd
 import mercantile
@@ -42,9 +44,13 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-def _open(body: bytes):
+@contextlib.contextmanager
+def _open(body: bytes) -> Iterator[Any]:
+    """The GeoTIFF `body` opened by rasterio; the MemoryFile lives as long as the dataset
+    (a dataset read after its MemoryFile was collected reads freed memory)."""
     assert body[:4] == b"II*\x00", body[:64]
-    return rasterio.MemoryFile(body).open()
+    with rasterio.MemoryFile(body) as mem, mem.open() as ds:
+        yield ds
 
 
 def _assert_placed(ds, bounds, width: int, height: int) -> None:
