@@ -146,28 +146,24 @@ impl Jobs {
         let err = |e: crate::registry::RegistryError| std::io::Error::other(e.to_string());
         for job in self.registry.unfinished_jobs().map_err(err)? {
             let (end, unfinished) = self.registry.resume_job(&job.id).map_err(err)?;
+            // a job that cannot go on is cancelled; the server keeps starting
+            let give_up = |why: String| {
+                tracing::error!(job = job.id, "cannot resume the job, cancelling it: {why}");
+                self.registry.apply_job_updates(&[TaskUpdate::JobCancelled {
+                    job: job.id.clone(),
+                    at: db_now_ms(),
+                }])
+            };
             let spec: JobSpec = match serde_json::from_str(&job.spec) {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::error!(job = job.id, "unreadable job spec, cancelling it: {e}");
-                    self.registry
-                        .apply_job_updates(&[TaskUpdate::JobCancelled {
-                            job: job.id.clone(),
-                            at: db_now_ms(),
-                        }])
-                        .map_err(err)?;
+                    give_up(format!("unreadable job spec: {e}")).map_err(err)?;
                     continue;
                 }
             };
             if let Err(e) = spool::truncate(&self.spool_path(&job.id), end) {
-                // its results are gone (the file was removed or cut): stop it, keep the server
-                tracing::error!(job = job.id, "cannot resume the job, cancelling it: {e}");
-                self.registry
-                    .apply_job_updates(&[TaskUpdate::JobCancelled {
-                        job: job.id.clone(),
-                        at: db_now_ms(),
-                    }])
-                    .map_err(err)?;
+                // its results are gone (the file was removed or cut)
+                give_up(format!("its results file: {e}")).map_err(err)?;
                 continue;
             }
             tracing::info!(job = job.id, unfinished, "resuming job");
