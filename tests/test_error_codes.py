@@ -19,5 +19,14 @@ def test_error_codes_are_the_servers_list():
 
 def test_worker_error_kinds_are_the_servers_list():
     kinds = _native.WORKER_ERROR_KINDS
-    assert kinds == ("runtime", "parameter", "call", "result", "exit", "cancelled")
+    assert kinds == (
+        "runtime",
+        "parameter",
+        "call",
+        "result",
+        "exit",
+        "cancelled",
+        "worker_crash",
+        "unavailable",
+    )
     assert set(fused._worker._KIND) == set(kinds)

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth;
+use crate::config::ExecutorChoice;
 use crate::config::{LogFormat, ServerConfig};
-use crate::executor::{Executor, LocalPool, PoolConfig};
+use crate::executor::{DaskConfig, DaskExecutor, Executor, LocalPool, PoolConfig};
 use crate::registry::Registry;
 use crate::routes::{router, AppState};
 
@@ -32,6 +33,8 @@ pub enum ServeError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("cannot start the executor: {0}")]
+    Executor(String),
 }
 
 /// Log to stderr in `format` (`RUST_LOG` filters; default `info`). JSON lines have the
@@ -81,13 +84,29 @@ pub async fn serve_until(
     pool_cfg.max_tasks = config.worker_max_tasks;
     pool_cfg.queue_size = config.queue_size;
     pool_cfg.spares = config.spare_workers;
-    let pool = Arc::new(
-        LocalPool::start(pool_cfg).map_err(|source| ServeError::DataDir {
-            path: data_dir.join("tmp").display().to_string(),
-            source,
-        })?,
-    );
-    let state = AppState::new(pool.clone() as Arc<dyn Executor>, Arc::new(registry))
+    let pool: Arc<dyn Executor> = match &config.executor {
+        ExecutorChoice::Local => {
+            Arc::new(
+                LocalPool::start(pool_cfg).map_err(|source| ServeError::DataDir {
+                    path: data_dir.join("tmp").display().to_string(),
+                    source,
+                })?,
+            )
+        }
+        ExecutorChoice::Dask { scheduler } => {
+            let dask = DaskConfig {
+                scheduler: scheduler.clone(),
+                worker_memory: (config.worker_memory_mb > 0)
+                    .then_some(config.worker_memory_mb << 20),
+            };
+            let executor = DaskExecutor::start(pool_cfg, dask)
+                .await
+                .map_err(ServeError::Executor)?;
+            tracing::info!(scheduler = %executor.scheduler, "tasks go to the Dask cluster");
+            Arc::new(executor)
+        }
+    };
+    let state = AppState::new(pool.clone(), Arc::new(registry))
         .with_cache(
             (config.cache_memory_mb as usize).saturating_mul(1024 * 1024),
             Some(data_dir.join("cache")),
@@ -107,9 +126,10 @@ pub async fn serve_until(
     let _ = std::fs::create_dir_all(data_dir.join("tilesets"));
     let app = router(state, auth::AuthConfig::default());
     tracing::info!(
-        "fused-server {} listening on http://{local} ({} workers, python {}, data {})",
+        "fused-server {} listening on http://{local} ({} {} workers, python {}, data {})",
         env!("CARGO_PKG_VERSION"),
         config.workers,
+        pool.kind(),
         config.python,
         data_dir.display()
     );

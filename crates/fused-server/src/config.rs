@@ -51,6 +51,18 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// The Workbench map's basemap (a MapLibre style URL); `None`: the offline style.
     pub basemap_style: Option<String>,
+    /// Where tasks run: this machine's workers, or a Dask cluster.
+    pub executor: ExecutorChoice,
+}
+
+/// `--executor`: this machine's supervised workers (default) or a Dask cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutorChoice {
+    Local,
+    /// `scheduler`: `--dask-scheduler` (`None`: an embedded `LocalCluster`).
+    Dask {
+        scheduler: Option<String>,
+    },
 }
 
 /// How log lines are written to stderr.
@@ -238,6 +250,16 @@ pub struct ServeArgs {
     #[arg(long, env = "FUSED_SERVER_BASEMAP_STYLE", value_name = "URL",
           value_parser = basemap_style)]
     basemap_style: Option<String>,
+    /// Where UDF tasks run: local (this machine's worker processes) or dask (a Dask cluster:
+    /// --dask-scheduler, else an embedded LocalCluster of --workers processes).
+    #[arg(long, env = "FUSED_SERVER_EXECUTOR", default_value = "local", value_name = "KIND",
+          value_parser = executor_kind)]
+    executor: String,
+    /// The Dask scheduler of --executor dask (tcp://HOST:PORT); --workers tasks are in flight
+    /// to it at once.
+    #[arg(long, env = "FUSED_SERVER_DASK_SCHEDULER", value_name = "ADDR",
+          value_parser = dask_address)]
+    dask_scheduler: Option<String>,
     /// Show the version.
     #[arg(short = 'V', long, action = clap::ArgAction::SetTrue)]
     version: bool,
@@ -262,6 +284,8 @@ impl ServeArgs {
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Json,
             basemap_style: None,
+            executor: "local".into(),
+            dask_scheduler: None,
             version: false,
         }
     }
@@ -287,6 +311,13 @@ impl ServeArgs {
             shutdown_grace: self.shutdown_grace,
             log_format: self.log_format,
             basemap_style: self.basemap_style,
+            executor: if self.executor == "dask" {
+                ExecutorChoice::Dask {
+                    scheduler: self.dask_scheduler,
+                }
+            } else {
+                ExecutorChoice::Local
+            },
         }
     }
 }
@@ -356,6 +387,13 @@ where
             parsed.timeout.as_secs_f64(),
             parsed.max_timeout.as_secs_f64()
         )));
+    }
+    if parsed.dask_scheduler.is_some() && parsed.executor != "dask" {
+        return Err(ConfigError(
+            "--dask-scheduler: needs --executor dask (the default executor runs tasks on this \
+             machine)"
+                .into(),
+        ));
     }
     Ok(Command::Serve(parsed.into_config()))
 }
@@ -512,6 +550,33 @@ fn basemap_style(v: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "expected an http(s) URL of a MapLibre style, got {v:?}"
+        ))
+    }
+}
+
+fn executor_kind(v: &str) -> Result<String, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        k @ ("local" | "dask") => Ok(k.to_string()),
+        _ => Err(format!("expected local or dask, got {v:?}")),
+    }
+}
+
+/// A Dask scheduler address: `tcp://HOST:PORT` (or `tls://`, `ucx://`, `inproc://`).
+fn dask_address(v: &str) -> Result<String, String> {
+    let ok = ["tcp://", "tls://", "ucx://", "inproc://"]
+        .iter()
+        .find_map(|scheme| v.strip_prefix(scheme))
+        .and_then(|rest| rest.rsplit_once(':'))
+        .is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.contains(['/', '@', ' '])
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "expected a Dask scheduler address such as tcp://HOST:8786, got {v:?}"
         ))
     }
 }

@@ -209,3 +209,45 @@ fn basemap_style_flag() {
         );
     }
 }
+
+#[test]
+fn executor_flags_choose_local_or_dask_and_name_bad_values() {
+    use fused_server::config::ExecutorChoice;
+    assert_eq!(serve(&[]).executor, ExecutorChoice::Local);
+    assert_eq!(
+        serve(&["--executor", "dask"]).executor,
+        ExecutorChoice::Dask { scheduler: None }
+    );
+    assert_eq!(
+        serve(&[
+            "--executor",
+            "DASK",
+            "--dask-scheduler",
+            "tcp://10.0.0.5:8786"
+        ])
+        .executor,
+        ExecutorChoice::Dask {
+            scheduler: Some("tcp://10.0.0.5:8786".into())
+        }
+    );
+    let err = error;
+    let e = err(&["--executor", "ray"]);
+    assert!(
+        e.contains("--executor") && e.contains("local or dask"),
+        "{e}"
+    );
+    let e = err(&["--executor", "dask", "--dask-scheduler", "10.0.0.5:8786"]);
+    assert!(
+        e.contains("--dask-scheduler") && e.contains("tcp://HOST:8786"),
+        "{e}"
+    );
+    let e = err(&[
+        "--executor",
+        "dask",
+        "--dask-scheduler",
+        "tcp://host:notaport",
+    ]);
+    assert!(e.contains("--dask-scheduler"), "{e}");
+    let e = err(&["--dask-scheduler", "tcp://10.0.0.5:8786"]);
+    assert!(e.contains("needs --executor dask"), "{e}");
+}

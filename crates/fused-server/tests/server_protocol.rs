@@ -29,6 +29,7 @@ async fn json_frames_round_trip_over_a_pipe() {
         tile: Some(TileXyz { x: 1, y: 2, z: 3 }),
         result_dir: "/tmp/r".into(),
         inline_limit: 1024,
+        run_key: Some("cd".repeat(32)),
     };
     let sent = req.clone();
     let w = tokio::spawn(async move {

@@ -10,6 +10,11 @@ use super::protocol::DEFAULT_INLINE_LIMIT;
 pub struct PoolConfig {
     /// The Python interpreter (`python3`, or a venv's python).
     pub python: String,
+    /// The module a worker runs (`python -m MODULE ARGS...`): `fused._worker`, or
+    /// `fused._dask_bridge` for the Dask executor (the same protocol).
+    pub worker_module: String,
+    /// Arguments after the module.
+    pub worker_args: Vec<String>,
     /// Number of worker processes (at least 1).
     pub workers: usize,
     /// Directory for payload files (`<data_dir>/tmp`); absolute.
@@ -42,6 +47,8 @@ impl PoolConfig {
     pub fn new(python: impl Into<String>, workers: usize, result_dir: std::path::PathBuf) -> Self {
         PoolConfig {
             python: python.into(),
+            worker_module: "fused._worker".into(),
+            worker_args: Vec::new(),
             workers: workers.max(1),
             result_dir,
             inline_limit: DEFAULT_INLINE_LIMIT,

@@ -3,6 +3,7 @@
 //! implement the same trait.
 
 mod config;
+pub mod dask;
 pub mod pool;
 pub mod protocol;
 mod supervise;
@@ -17,6 +18,7 @@ use fused_core::result::CanonicalResult;
 use crate::prepared::PreparedUdf;
 
 pub use config::PoolConfig;
+pub use dask::{DaskConfig, DaskExecutor};
 pub use pool::LocalPool;
 pub use protocol::{TileXyz, WorkerError};
 
@@ -34,6 +36,8 @@ pub struct Task {
     pub tile: Option<TileXyz>,
     /// Time limit counted from when a worker starts the task (`None`: the pool's default).
     pub timeout: Option<std::time::Duration>,
+    /// The call's run-cache key, when it has one (a Dask executor keys its task by it).
+    pub run_key: Option<String>,
 }
 
 impl Task {
@@ -48,6 +52,7 @@ impl Task {
             task_id: task_id.into(),
             udf,
             parameters,
+            run_key: None,
             tile: None,
             timeout: None,
         }
@@ -128,8 +133,22 @@ pub struct PoolStats {
 /// A boxed future returned by [`Executor::run`].
 pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<TaskOutput, ExecError>> + Send + 'a>>;
 
-/// Runs tasks somewhere. Implementations queue tasks until a worker is free.
+/// A boxed future returned by [`Executor::shutdown`].
+pub type ShutdownFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Runs tasks somewhere. Implementations queue tasks until a worker is free: [`LocalPool`]
+/// (this machine's supervised workers) and [`DaskExecutor`] (a Dask cluster).
 pub trait Executor: Send + Sync {
     fn run(&self, task: Task) -> RunFuture<'_>;
     fn stats(&self) -> PoolStats;
+    /// Stop taking tasks, let idle workers exit (up to `grace`), release what the executor
+    /// started.
+    fn shutdown(&self, grace: std::time::Duration) -> ShutdownFuture<'_> {
+        let _ = grace;
+        Box::pin(async {})
+    }
+    /// `local` or `dask` (for `/health` and the logs).
+    fn kind(&self) -> &'static str {
+        "local"
+    }
 }

@@ -237,6 +237,10 @@ impl Executor for LocalPool {
             spares: s.spares_ready.load(Ordering::SeqCst),
         }
     }
+
+    fn shutdown(&self, grace: Duration) -> super::ShutdownFuture<'_> {
+        Box::pin(LocalPool::shutdown(self, grace))
+    }
 }
 
 /// Start a worker, retrying with backoff; `None` when the pool stops first.

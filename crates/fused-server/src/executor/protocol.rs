@@ -123,6 +123,10 @@ pub struct Request<'a> {
     /// Where the worker writes payloads larger than `inline_limit`.
     pub result_dir: String,
     pub inline_limit: usize,
+    /// The run-cache key of the call, when it has one: a Dask bridge uses it as the task key,
+    /// so identical concurrent submissions run once on the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_key: Option<String>,
 }
 
 /// Where a response's payload is.
@@ -152,16 +156,22 @@ pub enum WorkerErrorKind {
     Exit,
     /// Interrupted because the client went away.
     Cancelled,
+    /// The process that ran the task died (a Dask worker, reported by the bridge).
+    WorkerCrash,
+    /// The executor's backend cannot be reached (a Dask scheduler, reported by the bridge).
+    Unavailable,
 }
 
 impl WorkerErrorKind {
-    pub const ALL: [WorkerErrorKind; 6] = [
+    pub const ALL: [WorkerErrorKind; 8] = [
         WorkerErrorKind::Runtime,
         WorkerErrorKind::Parameter,
         WorkerErrorKind::Call,
         WorkerErrorKind::Result,
         WorkerErrorKind::Exit,
         WorkerErrorKind::Cancelled,
+        WorkerErrorKind::WorkerCrash,
+        WorkerErrorKind::Unavailable,
     ];
 
     /// The wire form.
@@ -173,6 +183,8 @@ impl WorkerErrorKind {
             WorkerErrorKind::Result => "result",
             WorkerErrorKind::Exit => "exit",
             WorkerErrorKind::Cancelled => "cancelled",
+            WorkerErrorKind::WorkerCrash => "worker_crash",
+            WorkerErrorKind::Unavailable => "unavailable",
         }
     }
 

@@ -106,6 +106,13 @@ pub(super) async fn supervise(
             Err(e) if e.kind() == Some(WorkerErrorKind::Cancelled) => {
                 (Err(ExecError::Cancelled), After::Keep)
             }
+            // a bridge to another executor (Dask) reports its backend's failures
+            Err(e) if e.kind() == Some(WorkerErrorKind::WorkerCrash) => {
+                (Err(ExecError::WorkerCrash(e.errormsg.clone())), After::Keep)
+            }
+            Err(e) if e.kind() == Some(WorkerErrorKind::Unavailable) => {
+                (Err(ExecError::Unavailable(e.errormsg.clone())), After::Keep)
+            }
             // sys.exit() in the UDF: the worker caught it and stays, the caller sees a crash.
             Err(e) if e.kind() == Some(WorkerErrorKind::Exit) => (
                 Err(ExecError::WorkerCrash(format!(

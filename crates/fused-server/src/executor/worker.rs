@@ -25,7 +25,8 @@ impl WorkerProcess {
     pub async fn spawn(cfg: &PoolConfig) -> Result<WorkerProcess, String> {
         let mut cmd = Command::new(&cfg.python);
         cmd.arg("-m")
-            .arg("fused._worker")
+            .arg(&cfg.worker_module)
+            .args(&cfg.worker_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -35,7 +36,7 @@ impl WorkerProcess {
         }
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {} -m fused._worker: {e}", cfg.python))?;
+            .map_err(|e| format!("cannot start {} -m {}: {e}", cfg.python, cfg.worker_module))?;
         let pid = child.id().unwrap_or(0);
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
@@ -77,6 +78,7 @@ impl WorkerProcess {
             tile: task.tile,
             result_dir: cfg.result_dir.display().to_string(),
             inline_limit: cfg.inline_limit,
+            run_key: task.run_key.clone(),
         };
         let stdin = self
             .stdin

@@ -20,6 +20,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let body = json!({
         "status": if ready { "ok" } else { "starting" },
         "version": env!("CARGO_PKG_VERSION"),
+        "executor": state.executor.kind(),
         "workers": {
             "configured": stats.configured,
             "alive": stats.alive,

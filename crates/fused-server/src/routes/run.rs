@@ -183,17 +183,13 @@ pub async fn run(state: &AppState, spec: RunSpec) -> RunResponse {
             }
         };
     let tile_key = spec.tile.map(|t| (u32::from(t.z), t.x, t.y));
-    let task = Task {
-        task_id: rid.clone(),
-        udf: spec.udf.clone(),
-        parameters: validated.parameters,
-        tile: spec.tile.map(|t| TileXyz {
-            x: t.x,
-            y: t.y,
-            z: t.z,
-        }),
-        timeout: Some(timeout),
-    };
+    let mut task = Task::new(rid.clone(), spec.udf.clone(), validated.parameters);
+    task.tile = spec.tile.map(|t| TileXyz {
+        x: t.x,
+        y: t.y,
+        z: t.z,
+    });
+    task.timeout = Some(timeout);
     let mut meta = Metadata::new(&rid);
     meta.ignored_parameters = validated.ignored;
     let cache = &state.cache;
@@ -202,6 +198,7 @@ pub async fn run(state: &AppState, spec: RunSpec) -> RunResponse {
         return respond(shared, &spec.output, spec.tile, meta, None);
     };
     let key = spec.udf.run_key(&task.parameters, tile_key);
+    task.run_key = Some(key.clone());
     let slot = Slot {
         namespace: spec.udf.namespace(),
         key: &key,
@@ -394,6 +391,9 @@ fn udf_error(err: WorkerError, mut meta: Metadata) -> RunResponse {
         Some(WorkerErrorKind::Runtime) => ErrorCode::UdfException,
         Some(WorkerErrorKind::Call) => ErrorCode::UdfCall,
         Some(WorkerErrorKind::Result) => ErrorCode::UdfResult,
+        // (the supervisor turns these into executor errors before they get here)
+        Some(WorkerErrorKind::WorkerCrash) => ErrorCode::WorkerCrash,
+        Some(WorkerErrorKind::Unavailable) => ErrorCode::ExecutorUnavailable,
         Some(WorkerErrorKind::Exit | WorkerErrorKind::Cancelled) | None => ErrorCode::UdfError,
     };
     let error_type = code.as_str();

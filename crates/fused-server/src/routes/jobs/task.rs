@@ -44,6 +44,7 @@ pub async fn run_task(state: &AppState, spec: &JobSpec, task: TaskRef) -> Attemp
     };
     let tile_key = tile.map(|[x, y, z]| (z, x, y));
     let key = udf.run_key(&exec.parameters, tile_key);
+    exec.run_key = Some(key.clone());
     let slot = Slot {
         namespace: &spec.namespace,
         key: &key,
