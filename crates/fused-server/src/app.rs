@@ -33,8 +33,6 @@ pub enum ServeError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
-    #[error("cannot start the executor: {0}")]
-    Executor(String),
 }
 
 /// Log to stderr in `format` (`RUST_LOG` filters; default `info`). JSON lines have the
@@ -99,11 +97,12 @@ pub async fn serve_until(
                 worker_memory: (config.worker_memory_mb > 0)
                     .then_some(config.worker_memory_mb << 20),
             };
-            let executor = DaskExecutor::start(pool_cfg, dask)
-                .await
-                .map_err(ServeError::Executor)?;
-            tracing::info!(scheduler = %executor.scheduler, "tasks go to the Dask cluster");
-            Arc::new(executor)
+            if let Some(addr) = &dask.scheduler {
+                tracing::info!(scheduler = %addr, "tasks go to the Dask cluster");
+            } else {
+                tracing::info!("starting an embedded Dask cluster");
+            }
+            Arc::new(DaskExecutor::start(pool_cfg, dask))
         }
     };
     let state = AppState::new(pool.clone(), Arc::new(registry))

@@ -16,16 +16,19 @@
 //! Without a scheduler address the server starts an embedded `LocalCluster` (one worker
 //! process per `--workers`, each with the worker memory limit) through
 //! `python -m fused._dask_cluster`, which prints the address and closes the cluster when its
-//! stdin closes (at shutdown, or if the server dies).
+//! stdin closes (at shutdown, or if the server dies). The cluster starts in the background:
+//! the server answers at once (`/health` says "starting" until a bridge is up), tasks wait
+//! for it, and a cluster that cannot start answers every task 503 with the reason.
 
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
 
-use super::{Executor, LocalPool, PoolConfig, PoolStats, RunFuture, Task};
+use super::{ExecError, Executor, LocalPool, PoolConfig, PoolStats, RunFuture, Task};
 
 /// How long the embedded cluster may take to start and print its address.
 const CLUSTER_START: Duration = Duration::from_secs(120);
@@ -41,41 +44,93 @@ pub struct DaskConfig {
     pub worker_memory: Option<u64>,
 }
 
+/// How far the executor has come.
+#[derive(Clone)]
+enum Started {
+    /// The embedded cluster is starting.
+    Starting,
+    /// The bridges run (or start) against this scheduler.
+    Ready(Arc<LocalPool>, String),
+    /// The embedded cluster could not start: why.
+    Failed(String),
+}
+
 /// A Dask cluster behind the supervised pool of bridges.
 pub struct DaskExecutor {
-    pool: LocalPool,
-    /// The scheduler the bridges talk to.
-    pub scheduler: String,
-    cluster: Mutex<Option<Child>>,
+    started: watch::Receiver<Started>,
+    configured: usize,
+    /// The embedded cluster's process (closed at shutdown).
+    cluster: Arc<Mutex<Option<Child>>>,
 }
 
 impl DaskExecutor {
-    /// Start the embedded cluster when `dask.scheduler` is `None`, then the bridges (`cfg`
-    /// gives their number, time limits and queue; its worker program is replaced).
-    pub async fn start(mut cfg: PoolConfig, dask: DaskConfig) -> Result<DaskExecutor, String> {
-        let (scheduler, cluster) = if let Some(addr) = dask.scheduler {
-            (addr, None)
-        } else {
-            let (addr, child) = start_cluster(&cfg, dask.worker_memory).await?;
-            (addr, Some(child))
-        };
-        cfg.worker_module = "fused._dask_bridge".into();
-        cfg.worker_args = vec!["--scheduler".into(), scheduler.clone()];
+    /// The bridges against `dask.scheduler`, or, when it is `None`, against an embedded
+    /// `LocalCluster` started in the background. `cfg` gives the number of bridges, the time
+    /// limits and the queue; its worker program is replaced. Needs a tokio runtime.
+    pub fn start(mut cfg: PoolConfig, dask: DaskConfig) -> DaskExecutor {
+        let configured = cfg.workers.max(1);
+        let cluster: Arc<Mutex<Option<Child>>> = Arc::default();
         // the memory limit is the Dask workers' (a bridge only waits); a bridge is not
         // recycled (it holds no UDF state)
+        cfg.worker_module = "fused._dask_bridge".into();
         cfg.memory_limit = None;
         cfg.max_tasks = 0;
-        let pool = LocalPool::start(cfg).map_err(|e| format!("cannot start the bridges: {e}"))?;
-        Ok(DaskExecutor {
-            pool,
-            scheduler,
-            cluster: Mutex::new(cluster),
-        })
+        let bridges = move |cfg: &mut PoolConfig, scheduler: &str| {
+            cfg.worker_args = vec!["--scheduler".into(), scheduler.to_string()];
+            match LocalPool::start(cfg.clone()) {
+                Ok(pool) => Started::Ready(Arc::new(pool), scheduler.to_string()),
+                Err(e) => Started::Failed(format!("cannot start the bridges: {e}")),
+            }
+        };
+        let (tx, started) = watch::channel(Started::Starting);
+        if let Some(addr) = &dask.scheduler {
+            tx.send_replace(bridges(&mut cfg, addr));
+        } else {
+            let slot = cluster.clone();
+            let memory = dask.worker_memory;
+            tokio::spawn(async move {
+                let state = match start_cluster(&cfg, memory, &slot).await {
+                    Ok(addr) => {
+                        tracing::info!(scheduler = %addr, "embedded Dask cluster started");
+                        bridges(&mut cfg, &addr)
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        Started::Failed(e)
+                    }
+                };
+                tx.send_replace(state);
+            });
+        }
+        DaskExecutor {
+            started,
+            configured,
+            cluster,
+        }
+    }
+
+    /// The scheduler the bridges talk to, once known.
+    pub fn scheduler(&self) -> Option<String> {
+        match &*self.started.borrow() {
+            Started::Ready(_, addr) => Some(addr.clone()),
+            _ => None,
+        }
+    }
+
+    fn pool(&self) -> Option<Arc<LocalPool>> {
+        match &*self.started.borrow() {
+            Started::Ready(pool, _) => Some(pool.clone()),
+            _ => None,
+        }
     }
 }
 
 /// `python -m fused._dask_cluster`: its first stdout line is `{"address": ...}`.
-async fn start_cluster(cfg: &PoolConfig, memory: Option<u64>) -> Result<(String, Child), String> {
+async fn start_cluster(
+    cfg: &PoolConfig,
+    memory: Option<u64>,
+    slot: &Mutex<Option<Child>>,
+) -> Result<String, String> {
     let mut cmd = Command::new(&cfg.python);
     cmd.arg("-m")
         .arg("fused._dask_cluster")
@@ -97,23 +152,16 @@ async fn start_cluster(cfg: &PoolConfig, memory: Option<u64>) -> Result<(String,
             cfg.python
         )
     })?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| "the embedded Dask cluster has no stdout".to_string())?;
+    let stdout = child.stdout.take();
+    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+    let stdout = stdout.ok_or_else(|| "the embedded Dask cluster has no stdout".to_string())?;
     let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(CLUSTER_START, lines.next_line()).await;
-    let line = match line {
+    let line = match tokio::time::timeout(CLUSTER_START, lines.next_line()).await {
         Ok(Ok(Some(line))) => line,
         Ok(Ok(None) | Err(_)) => {
-            let status = child
-                .wait()
-                .await
-                .map(|s| s.to_string())
-                .unwrap_or_default();
             return Err(format!(
-                "the embedded Dask cluster exited before it started ({status}); \
-                 is `distributed` installed for {}? (pip install fused-rs[dask])",
+                "the embedded Dask cluster exited before it started; is `distributed` \
+                 installed for {}? (pip install fused-rs[dask])",
                 cfg.python
             ));
         }
@@ -130,25 +178,47 @@ async fn start_cluster(cfg: &PoolConfig, memory: Option<u64>) -> Result<(String,
         .ok_or_else(|| format!("the embedded Dask cluster said {line:?}, not its address"))?;
     // keep draining stdout so the cluster never blocks on a full pipe
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((address, child))
+    Ok(address)
 }
 
 impl Executor for DaskExecutor {
     fn run(&self, task: Task) -> RunFuture<'_> {
-        self.pool.run(task)
+        Box::pin(async move {
+            let mut started = self.started.clone();
+            let state = started
+                .wait_for(|s| !matches!(s, Started::Starting))
+                .await
+                .map_or_else(
+                    |_| Started::Failed("the executor stopped".into()),
+                    |s| s.clone(),
+                );
+            match state {
+                Started::Ready(pool, _) => pool.run(task).await,
+                Started::Failed(why) => Err(ExecError::Unavailable(why)),
+                Started::Starting => Err(ExecError::Unavailable("still starting".into())),
+            }
+        })
     }
 
     fn stats(&self) -> PoolStats {
-        self.pool.stats()
+        self.pool().map_or(
+            PoolStats {
+                configured: self.configured,
+                ..PoolStats::default()
+            },
+            |pool| pool.stats(),
+        )
     }
 
     fn shutdown(&self, grace: Duration) -> super::ShutdownFuture<'_> {
         Box::pin(async move {
-            self.pool.shutdown(grace).await;
+            if let Some(pool) = self.pool() {
+                pool.shutdown(grace).await;
+            }
             let child = self
                 .cluster
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(PoisonError::into_inner)
                 .take();
             if let Some(mut child) = child {
                 // closing its stdin asks the embedded cluster to close
