@@ -262,7 +262,10 @@ class DaskBackend:
             late = [i for i, (_, t0) in self.inflight.items() if now - t0 >= self.timeout]
             futures = [self.inflight.pop(i)[0] for i in late]
             for i in late:
-                err = {"errormsg": f"the task exceeded the time limit of {self.timeout}s"}
+                msg = (
+                    f"the UDF ran longer than its time limit of {self.timeout:g} s and was stopped"
+                )
+                err = {"errormsg": msg}
                 exc = error_from(self.name, "timeout", err, "", "")
                 self.ready.append(Completion(i, "timeout", None, exc, "", float(self.timeout)))
         for future in futures:
@@ -316,7 +319,7 @@ class DaskBackend:
         except Exception as e:  # noqa: BLE001 - cancelled under us (scheduler lost)
             exc = e
         if isinstance(exc, KilledWorker):
-            msg = f"worker crashed: the Dask worker running this task died: {exc}"
+            msg = f"worker crashed while running the task: the Dask worker died: {exc}"
             err = {"error_type": "worker_crash", "kind": "worker_crash", "errormsg": msg}
             failure = error_from(self.name, "error", err, "", "")
             return Completion(index, "error", None, failure, "", seconds)
