@@ -206,6 +206,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             break
         except _Unavailable as exc:
             print(f"fused._dask_bridge: {exc}; retrying", file=sys.stderr, flush=True)
+            threading.Event().wait(1.0)
     hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]}
     proto.write(json.dumps(hello).encode())
     try:
