@@ -444,3 +444,45 @@ def test_embedded_cluster_prints_its_address_and_exits_on_eof():
         timeout=60,
     )
     assert bad.returncode == 2 and "--workers: expected an integer >= 1" in bad.stderr
+
+
+CTRL_C = """
+import os, signal, threading, time
+import fused
+
+@fused.udf
+def slow(n: int):
+    import time
+    for _ in range(300):
+        time.sleep(0.1)
+    return n
+
+pool = slow.map(list(range(6)), engine="dask", cache=False)
+def interrupt():
+    while not pool.running():
+        time.sleep(0.05)
+    time.sleep(0.5)  # the main thread is inside wait() by now
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=interrupt, daemon=True).start()
+try:
+    pool.wait()
+except KeyboardInterrupt:
+    print("INTERRUPTED", pool.status().to_dict(), flush=True)
+"""
+
+
+def test_ctrl_c_cancels_the_tasks_on_the_cluster(cluster, client, tmp_path):
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C)
+    env = {**os.environ, "FUSED_DASK_SCHEDULER": cluster.address}
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert "INTERRUPTED {'cancelled': 6}" in out.stdout
+    # the running UDFs were stopped: the workers are free within seconds, not 30 s
+    deadline = time.monotonic() + 10
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(client.processing().values())
+    assert double.map([3], engine="dask", dask_client=client, cache=False).results() == [6]

@@ -191,6 +191,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--scheduler", required=True, help="the Dask scheduler, tcp://HOST:PORT")
     args = parser.parse_args(argv)
     timeout = _connect_timeout()
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        parser.exit(
+            2, "the Dask executor needs the distributed package: pip install fused-rs[dask]\n"
+        )
     proto = _Protocol()
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

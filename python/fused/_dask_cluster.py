@@ -71,6 +71,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--threads-per-worker", type=_positive("--threads-per-worker"), default=1)
     parser.add_argument("--dashboard", action="store_true", help="serve the Dask dashboard")
     args = parser.parse_args(argv)
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        parser.exit(
+            2, "the Dask executor needs the distributed package: pip install fused-rs[dask]\n"
+        )
     # The address line goes to a private duplicate of stdout; fd 1 (inherited by the worker
     # processes) points at stderr, so nothing they print reaches the reader of the line.
     import os
