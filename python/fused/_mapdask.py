@@ -4,8 +4,8 @@ backend).
 The cluster is, in this order: the `dask_client=` keyword of `udf.map` / `fused.submit` (a
 `distributed.Client`), a `distributed.Client` to `$FUSED_DASK_SCHEDULER` (one per address,
 kept for the session), or a `LocalCluster` on this machine (one worker process per core or
-`max_workers`, with one thread each; `python -m fused._dask_cluster`) started by the first
-such map and closed at exit.
+`max_workers`, with one thread each, `$FUSED_WORKER_MEMORY_MB` each when set; `python -m
+fused._dask_cluster`) started by the first such map and closed at exit.
 
 Each task is the worker-protocol request the server would send (`fused._dask.run_request`
 runs it on a Dask worker by `fused._worker`'s own code path) and comes back as the canonical
@@ -14,7 +14,9 @@ are the same. A Dask worker that dies fails only its task (status `error` naming
 the nanny starts a new worker; the JobPool retries as usual). With `timeout=`, at most one
 task per worker thread is in flight, so a task's time is its running time; past the limit
 its future is cancelled (the worker's `FusedWorkerPlugin` stops the UDF) and its status is
-`timeout`. Cancel and Ctrl-C cancel the futures (Ctrl-C also closes a session cluster).
+`timeout`. Without `timeout=` (no limit) every task is handed to the scheduler at once, as
+`client.map` does, and `running()` counts the tasks the scheduler holds. Cancel and Ctrl-C
+cancel the futures (Ctrl-C also closes a session cluster).
 
 `fused._dask` is loaded by name (`importlib`), as the local pool starts
 `python -m fused._worker` by name: it runs UDFs, so it imports the modules that import this
@@ -107,6 +109,17 @@ class _SessionCluster:
         import sys
 
         cmd = [sys.executable, "-m", "fused._dask_cluster", "--workers", str(workers)]
+        memory = os.environ.get("FUSED_WORKER_MEMORY_MB") or None
+        if memory is not None:
+            try:
+                mib = int(memory)
+            except ValueError:
+                mib = 0
+            if mib < 1:
+                raise ValueError(
+                    f"FUSED_WORKER_MEMORY_MB: expected a whole number of MiB >= 1, got {memory!r}"
+                )
+            cmd += ["--memory-limit", str(mib * 1024 * 1024)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
