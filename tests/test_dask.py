@@ -33,8 +33,13 @@ pytestmark = pytest.mark.timeout(90)
 
 DASK = Path(sys.executable).parent / "dask"
 _LEN = struct.Struct("<I")
-# a task whose worker dies fails at once instead of killing three more workers
-_ENV = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+# as README advises: a task whose worker dies fails at once instead of killing three more
+# workers, and no task waits on a worker (where that worker's death would fail it too)
+_ENV = {
+    **os.environ,
+    "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
+    "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
+}
 
 
 class Cluster:
@@ -216,9 +221,14 @@ def test_scheduler_from_the_environment_and_bad_arguments(cluster, monkeypatch):
 
 def test_a_crashing_task_fails_alone_and_the_cluster_keeps_serving(cluster, client):
     modes = ["ok", "exit", "raise", "fine"]
-    pool = misbehave.map(modes, engine="dask", dask_client=client, cache=False, max_retry=0)
+    # with a time limit no task waits on a worker behind another (see fused._mapdask)
+    pool = misbehave.map(
+        modes, engine="dask", dask_client=client, cache=False, max_retry=0, timeout=30
+    )
     pool.wait()
-    assert pool.logs_df()["status"].tolist() == ["success", "error", "error", "success"]
+    assert pool.logs_df()["status"].tolist() == ["success", "error", "error", "success"], (
+        pool.errors()
+    )
     errors = pool.errors()
     assert "worker crashed while running the task" in str(errors[1])
     assert isinstance(errors[2], UdfRuntimeError) and errors[2].exception_class == "ValueError"
@@ -486,3 +496,36 @@ def test_ctrl_c_cancels_the_tasks_on_the_cluster(cluster, client, tmp_path):
         time.sleep(0.1)
     assert not any(client.processing().values())
     assert double.map([3], engine="dask", dask_client=client, cache=False).results() == [6]
+
+
+COUNTED = """
+import fused
+
+@fused.udf
+def t(path: str):
+    import time
+    with open(path, "a") as f:
+        f.write("ran\\n")
+    time.sleep(1.5)
+    return "done"
+"""
+
+
+def test_identical_concurrent_requests_share_one_dask_task(cluster, tmp_path):
+    log = tmp_path / "runs.log"
+    first, second = Bridge(cluster.address), Bridge(cluster.address)
+    try:
+        params = {"path": str(log)}
+        a = first.send(COUNTED, str(tmp_path), parameters=params, run_key="same-key")
+        b = second.send(COUNTED, str(tmp_path), parameters=params, run_key="same-key")
+        (ha, pa), (hb, pb) = first.answer(), second.answer()
+        assert (ha["task_id"], hb["task_id"]) == (a, b)  # each answer names its own request
+        assert ha["ok"] and hb["ok"] and json.loads(pa) == json.loads(pb) == "done"
+        assert log.read_text() == "ran\n"  # one Dask task ran it
+        # without a run_key every request is its own task
+        first.send(COUNTED, str(tmp_path), parameters=params)
+        second.send(COUNTED, str(tmp_path), parameters=params)
+        assert first.answer()[0]["ok"] and second.answer()[0]["ok"]
+        assert log.read_text() == "ran\n" * 3
+    finally:
+        assert first.close() == 0 and second.close() == 0

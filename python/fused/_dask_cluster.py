@@ -6,8 +6,10 @@ Starts a `distributed.LocalCluster` (N worker processes under nannies, on 127.0.
 with `fused._dask.FusedWorkerPlugin`), prints one JSON line
 `{"address": "tcp://127.0.0.1:PORT", "dashboard": URL or null}` on stdout, and lives until
 its stdin closes; then it closes the cluster (no process left) and exits. A task whose
-worker dies is not run again (`distributed.scheduler.allowed-failures` 0): a UDF that kills
-its process fails alone instead of killing four workers.
+worker dies is not run again (`distributed.scheduler.allowed-failures` 0: a UDF that kills
+its process fails alone instead of killing four workers), and a worker is sent only as many
+tasks as it has threads (`worker-saturation` 1.0: no task waits on a worker, where that
+worker's death would fail it too).
 """
 
 from __future__ import annotations
@@ -46,7 +48,13 @@ def start_cluster(
 
     from fused._dask import FusedWorkerPlugin
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    # a task whose worker dies is not run again, and a worker holds only the tasks it runs
+    # (none queued behind them), so a dying worker fails nothing but its own task
+    settings = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=threads_per_worker,

@@ -10,12 +10,15 @@ fused._dask_cluster`) started by the first such map and closed at exit.
 Each task is the worker-protocol request the server would send (`fused._dask.run_request`
 runs it on a Dask worker by `fused._worker`'s own code path) and comes back as the canonical
 header + payload bytes, decoded as `engine="local"` decodes its pool's results: the values
-are the same. A Dask worker that dies fails only its task (status `error` naming the crash;
-the nanny starts a new worker; the JobPool retries as usual). With `timeout=`, at most one
-task per worker thread is in flight, so a task's time is its running time; past the limit
-its future is cancelled (the worker's `FusedWorkerPlugin` stops the UDF) and its status is
-`timeout`. Without `timeout=` (no limit) every task is handed to the scheduler at once, as
-`client.map` does, and `running()` counts the tasks the scheduler holds. Cancel and Ctrl-C
+are the same. A Dask worker that dies fails its task (status `error` naming the crash; the
+nanny starts a new worker; the JobPool retries as usual). With `timeout=`, at most one task
+per worker thread is in flight, so a task's time is its running time and no task waits on a
+worker behind another; past the limit its future is cancelled (the worker's
+`FusedWorkerPlugin` stops the UDF) and its status is `timeout`. Without `timeout=` (no
+limit) every task is handed to the scheduler at once, as `client.map` does (the speed of
+tiny tasks), and `running()` counts the tasks the scheduler holds; then a task the scheduler
+had already queued on a worker that dies fails with it (Dask cannot tell it from the task
+that crashed), and the JobPool's retries (`max_retry`) run it again. Cancel and Ctrl-C
 cancel the futures (Ctrl-C also closes a session cluster).
 
 `fused._dask` is loaded by name (`importlib`), as the local pool starts
@@ -198,14 +201,22 @@ class DaskBackend:
         self.done: deque[tuple[int, Any]] = deque()
         self.ready: deque[Completion] = deque()
         self.cond = threading.Condition()
+        self.threads, self.threads_at = 1, float("-inf")
 
     def _window(self) -> Optional[int]:
+        """Tasks in flight: all without a time limit (the throughput of `client.map`); with
+        one, one per worker thread of the cluster (asked once a second), so each task's time
+        is its running time and no task waits on a worker behind another."""
         if self.timeout is None:
             return None
-        try:
-            return max(1, sum(self.client.nthreads().values()))
-        except Exception:  # noqa: BLE001 - scheduler busy: one at a time
-            return 1
+        now = time.monotonic()
+        if now - self.threads_at > 1.0:
+            self.threads_at = now
+            try:
+                self.threads = max(1, sum(self.client.nthreads().values()))
+            except Exception:  # noqa: BLE001 - asked again next time
+                pass
+        return self.threads
 
     def _request(self, call: Call) -> dict[str, Any]:
         tile = None
@@ -228,7 +239,7 @@ class DaskBackend:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        window = self._window() if self.queue else None
+        window = self._window() if self.queue else 0
         with self.cond:
             while self.queue and (window is None or len(self.inflight) < window):
                 call = self.queue.popleft()
