@@ -241,16 +241,24 @@ class DaskBackend:
     def _dispatch(self) -> None:
         window = self._window() if self.queue else 0
         with self.cond:
-            while self.queue and (window is None or len(self.inflight) < window):
-                call = self.queue.popleft()
-                try:
-                    future = self.client.submit(
-                        self.run_request, self._request(call), pure=False, retries=0
-                    )
-                except Exception as exc:  # noqa: BLE001 - e.g. the client closed
-                    self.ready.append(Completion(call.index, "error", None, exc, "", 0.0))
-                    continue
-                self.inflight[call.index] = (future, time.monotonic())
+            calls: list[Call] = []
+            while self.queue and (window is None or len(self.inflight) + len(calls) < window):
+                calls.append(self.queue.popleft())
+            if not calls:
+                return
+            try:  # one message to the scheduler for the lot, as client.map sends
+                futures = self.client.map(
+                    self.run_request,
+                    [self._request(c) for c in calls],
+                    pure=False,
+                    retries=0,
+                )
+            except Exception as exc:  # noqa: BLE001 - e.g. the client closed
+                self.ready.extend(Completion(c.index, "error", None, exc, "", 0.0) for c in calls)
+                return
+            now = time.monotonic()
+            for call, future in zip(calls, futures):
+                self.inflight[call.index] = (future, now)
                 future.add_done_callback(lambda f, i=call.index: self._on_done(i, f))
 
     def _on_done(self, index: int, future: Any) -> None:
