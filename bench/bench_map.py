@@ -8,7 +8,8 @@ would otherwise run many small calls on this machine, in one run, as ratios.
 - `concurrent.futures.ProcessPoolExecutor` (one process per core, warmed) running
   `fused.run(udf, engine="local", cache=False)` per item, `chunksize=1` and a chunked map;
 - `dask.distributed` `LocalCluster` (one single-threaded worker process per core) `client.map`
-  of the same function (`pip install distributed`, in the `test` extra);
+  of the same function (`pip install distributed`, in the `test` extra), and
+  `udf.map(engine="dask", dask_client=client)` on that cluster (target: at most 20% slower);
 - PyPI `fused` 2.9.5's `udf.map(arg_list, engine="local")` in its own venv
   (`bench/.venv-fused-pypi`, made by `bench_run.ensure_pypi_venv`);
 - 1,000 tiles of a Tile UDF that sleeps 10 ms, on 2 workers: wall time against the ideal 5 s.
@@ -109,10 +110,17 @@ def measure_dask(n: int) -> dict[str, float]:
         Client(cluster) as client,
     ):
         client.gather(client.map(run_noop, range(WORKERS * 4), pure=False))
+        noop.map(range(WORKERS * 4), engine="dask", dask_client=client, cache=False).wait()
         started = time.perf_counter()
         results = client.gather(client.map(run_noop, range(n), pure=False))
         assert results[-1] == n - 1
-        return {"dask_client_map": n / (time.perf_counter() - started)}
+        bare = n / (time.perf_counter() - started)
+        started = time.perf_counter()
+        pool = noop.map(range(n), engine="dask", dask_client=client, cache=False)
+        pool.wait()
+        engine = n / (time.perf_counter() - started)
+        assert pool.all_succeeded() and pool.results()[-1] == n - 1
+        return {"dask_client_map": bare, "dask_engine_map": engine}
 
 
 PYPI_MEASURE = r"""
@@ -210,12 +218,16 @@ def main() -> None:
         ),
         ("ProcessPoolExecutor + `fused.run(engine='local')`, chunked", "process_pool_chunked"),
         ("dask.distributed LocalCluster `client.map`", "dask_client_map"),
+        ("fused-rs `udf.map(engine='dask', cache=False)`, same cluster", "dask_engine_map"),
         (f"PyPI fused 2.9.5 `udf.map(engine='local')` ({args.pypi_n:,} tasks)", "pypi_map"),
     ]
     for label, key in rows:
         if key in figures:
             v = figures[key]
             print(f"| {label} | {v:,.0f} | {base / v:.1f}x |")
+    if "dask_engine_map" in figures:
+        over = figures["dask_client_map"] / figures["dask_engine_map"] - 1
+        print(f"\nudf.map(engine='dask') over a bare client.map on the same cluster: {over:+.0%}")
     wall, ideal = figures["tiles_wall_s"], figures["tiles_ideal_s"]
     floor = figures["tiles_sleep_floor_s"]
     print(

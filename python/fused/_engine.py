@@ -15,18 +15,20 @@ from fused._tile import extract_tile, in_grid, shape_tile
 if TYPE_CHECKING:
     from fused._udf import Udf
 
-__all__ = ["ENGINES", "run_udf"]
+__all__ = ["ENGINES", "MAP_ENGINES", "run_udf"]
 
 ENGINES = ("local", "remote")
+# `udf.map` / `fused.submit` also run on a Dask cluster (`fused._mapdask`)
+MAP_ENGINES = (*ENGINES, "dask")
 
 
-def _resolve_engine(engine: Optional[str]) -> str:
+def _resolve_engine(engine: Optional[str], engines: tuple[str, ...] = ENGINES) -> str:
     if engine is None:
         from fused._client import has_server
 
         return "remote" if has_server() else "local"
-    if engine not in ENGINES:
-        raise ValueError(f"invalid engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine not in engines:
+        raise ValueError(f"invalid engine: expected one of {', '.join(engines)}, got {engine!r}")
     return engine
 
 

@@ -22,8 +22,9 @@ value, error, logs, seconds) with status `success`, `error`, `timeout` or `cance
 
 Backends today: `fused._mapbackends.LocalBackend` (`engine="local"`: the Rust-supervised warm
 worker pool, `fused._native.WorkerPool`), `fused._mapbackends.InlineBackend` (in this process:
-`debug_mode` and nested maps inside a worker) and `fused._mapremote.JobsBackend`
-(`engine="remote"`: a server-side job). A backend whose `retries_itself` is true (the server
+`debug_mode` and nested maps inside a worker), `fused._mapremote.JobsBackend`
+(`engine="remote"`: a server-side job) and `fused._mapdask.DaskBackend` (`engine="dask"`: a
+Dask cluster). A backend whose `retries_itself` is true (the server
 retries job tasks) gets no retries from the pool.
 
 Task statuses: pending, running, success, error, timeout, cancelled. Errors and timeouts are

@@ -11,7 +11,9 @@ parameter: `UdfParameterError` naming the index and the parameter).
 Every run goes through the run result cache with the key a single `fused.run` would use
 (`fused._runcache`), so a map re-run computes only what is missing or failed. Engines:
 `local` runs on the warm worker pool (`fused._mapbackends.LocalBackend`); `remote` on the
-configured server, one `fused.run(engine="remote")` per task from a thread pool. Inside a
+configured server, one `fused.run(engine="remote")` per task from a thread pool; `dask` on a
+Dask cluster (`fused._mapdask.DaskBackend`: `dask_client=`, `$FUSED_DASK_SCHEDULER` or a
+session LocalCluster; the same run cache as `local`). Inside a
 worker (a UDF that maps while it runs) the map runs inline in that worker, so the pool never
 waits on itself; maps nested deeper than 5 levels raise `RecursionError`.
 """
@@ -188,7 +190,7 @@ def map_udf(
     """`udf.map(...)`: see the module docstring. Returns the `JobPool` at once."""
     from fused import _mapbackends as backends
     from fused._definition import parse_cache_max_age
-    from fused._engine import _resolve_engine
+    from fused._engine import MAP_ENGINES, _resolve_engine
     from fused._execute import prepare
 
     if max_workers is not None and (type(max_workers) is not int or max_workers < 1):
@@ -200,7 +202,10 @@ def map_udf(
     if not isinstance(cache, bool):
         raise ValueError(f"invalid cache: expected True or False, got {cache!r}")
     max_age = 0 if not cache else parse_cache_max_age(cache_max_age)
-    engine = _resolve_engine(engine)
+    engine = _resolve_engine(engine, MAP_ENGINES)
+    dask_client = kwargs.pop("dask_client", None)
+    if dask_client is not None and engine != "dask":
+        raise ValueError(f"dask_client: only used with engine='dask', got engine={engine!r}")
     prepared = prepare(udf)
     rows = _rows(udf, prepared, arg_list)
     if debug_mode:
@@ -215,7 +220,7 @@ def map_udf(
     hits: dict[int, Any] = {}
     plans: dict[int, Any] = {}
     calls: list[Call] = []
-    if engine == "local" and max_age != 0:
+    if engine in ("local", "dask") and max_age != 0:
         from fused._runcache import lookup
 
         for i, (params, tile, xyz) in enumerate(planned):
@@ -235,6 +240,10 @@ def map_udf(
             backend = backends.InlineBackend(udf, depth)
         elif engine == "local":
             backend = backends.LocalBackend(udf, max_workers or os.cpu_count() or 1, timeout)
+        elif engine == "dask":
+            from fused._mapdask import DaskBackend
+
+            backend = DaskBackend(udf, timeout, dask_client=dask_client, workers=max_workers)
         else:
             from fused._mapremote import JobsBackend
 

@@ -47,7 +47,7 @@ def _udf(package: str) -> Any:
 
 
 def _describe(exc: BaseException) -> dict[str, Any]:
-    from fused._worker import _describe as describe
+    from fused._task import describe
 
     out: dict[str, Any] = describe(exc, "call")
     out["error_type"] = "udf"

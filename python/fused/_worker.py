@@ -30,7 +30,6 @@ UDF (the server sends it when the request's client went away); between tasks it 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -38,20 +37,21 @@ import struct
 import sys
 import threading
 import time
-from collections import OrderedDict
 from typing import Any, BinaryIO, Optional
 
-from fused._canonical import canonical
-from fused._native import WORKER_ERROR_KINDS
+from fused._canonical import canonical  # noqa: F401 (fused._worker.canonical, as before)
+from fused._task import (
+    _KIND,  # noqa: F401 (the error kinds, as before)
+    UdfCache,
+    run_task,
+)
+from fused._task import Cancelled as _Cancelled
+from fused._task import describe as _describe
 
-# The error kinds the server reads (Rust `WorkerErrorKind`, the one list): a kind named below
-# that the list lacks fails at the lookup, not silently on the server.
-_KIND = {kind: kind for kind in WORKER_ERROR_KINDS}
+__all__ = ["Worker", "main"]
 
 _LEN = struct.Struct("<I")
 _MAX_FRAME = 256 * 1024 * 1024
-_MAX_CAPTURE = 1024 * 1024  # per-task stdout/stderr kept (the tail)
-_UDF_CACHE_SIZE = 128
 
 
 class _Protocol:
@@ -91,16 +91,6 @@ class _Protocol:
         self.writer.flush()
 
 
-class _Capture(io.StringIO):
-    """A per-task stdout/stderr buffer."""
-
-    def text(self) -> str:
-        value = self.getvalue()
-        if len(value) > _MAX_CAPTURE:
-            value = "[truncated]..." + value[-_MAX_CAPTURE:]
-        return value
-
-
 def _watch_parent() -> None:
     """Exit when the server that started us is gone (its pid changes to a reaper)."""
     parent = os.getppid()
@@ -115,18 +105,13 @@ def _watch_parent() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# tasks
-
-
-class _Cancelled(BaseException):
-    """Raised into the running UDF when the server asks to stop it (SIGUSR1: the client went
-    away). A BaseException, so the UDF's own `except Exception` does not swallow it."""
+# tasks (run by `fused._task`, the code path the Dask executor shares)
 
 
 class Worker:
     def __init__(self, proto: _Protocol) -> None:
         self.proto = proto
-        self.udfs: OrderedDict[str, Any] = OrderedDict()
+        self.udfs = UdfCache()
         # True while a task's UDF (or its result conversion) runs: only then does a cancel
         # signal interrupt anything; between tasks it is ignored.
         self.running = False
@@ -136,70 +121,12 @@ class Worker:
             self.running = False
             raise _Cancelled("the request was cancelled by its client")
 
-    def _udf(self, pkg: dict[str, Any], key: Any) -> Any:
-        """The `Udf` of a package, compiled once per content hash (the server's `udf_hash`;
-        the last `_UDF_CACHE_SIZE` are kept)."""
-        from fused._package import udf_from_package
-
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"invalid request: udf_hash must be a non-empty string, got {key!r}")
-        udf = self.udfs.get(key)
-        if udf is None:
-            udf = udf_from_package(pkg)
-            self.udfs[key] = udf
-            if len(self.udfs) > _UDF_CACHE_SIZE:
-                self.udfs.popitem(last=False)
-        else:
-            self.udfs.move_to_end(key)
-        return udf
+    def _set_running(self, value: bool) -> None:
+        self.running = value
 
     def run(self, req: dict[str, Any]) -> None:
-        task_id = str(req["task_id"])
-        out, err = _Capture(), _Capture()
-        saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = out, err
-        header: dict[str, Any] = {"task_id": task_id, "ok": False}
-        payload: Any = None
-        try:
-            header["error"] = None
-            self.running = True
-            value = self._call(req)
-            fields, payload = canonical(value)
-            self.running = False
-            header.update(fields)
-            header["ok"] = True
-        except BaseException as exc:  # noqa: BLE001 - every failure is reported
-            self.running = False
-            header["error"] = _describe(exc, getattr(exc, "_fused_stage", "result"))
-            payload = None
-        finally:
-            sys.stdout, sys.stderr = saved
-        header["stdout"] = out.text()
-        header["stderr"] = err.text()
+        header, payload = run_task(req, self.udfs, self._set_running)
         self._answer(header, payload, req)
-
-    def _call(self, req: dict[str, Any]) -> Any:
-        import fused
-
-        try:
-            udf = self._udf(req["udf"], req.get("udf_hash"))
-            tile = req.get("tile") or {}
-            return fused.run(
-                udf,
-                engine="local",
-                x=tile.get("x"),
-                y=tile.get("y"),
-                z=tile.get("z"),
-                parameters=dict(req.get("parameters") or {}),
-                # the server has its own result cache (and its `cache=false` must mean it)
-                cache=False,
-            )
-        except BaseException as exc:
-            try:
-                exc._fused_stage = "call"  # type: ignore[attr-defined]
-            except AttributeError:
-                pass
-            raise
 
     def _answer(self, header: dict[str, Any], payload: Any, req: dict[str, Any]) -> None:
         frames = []
@@ -216,54 +143,6 @@ class Worker:
                 header["payload"] = {"inline": True}
                 frames.append(payload)
         self.proto.write(json.dumps(header).encode(), *frames)
-
-
-def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
-    import traceback
-
-    from fused.types import UdfParameterError, UdfRuntimeError
-
-    if isinstance(exc, UdfRuntimeError):
-        return {
-            "kind": _KIND["runtime"],
-            "exception_class": exc.exception_class,
-            "errormsg": exc.errormsg,
-            "lineno": exc.lineno,
-            "traceback": exc.traceback,
-        }
-    if isinstance(exc, UdfParameterError):
-        return {
-            "kind": _KIND["parameter"],
-            "exception_class": "UdfParameterError",
-            "errormsg": str(exc),
-            "parameter": _str_or_none(getattr(exc, "parameter", None)),
-            "expected": _str_or_none(getattr(exc, "expected", None)),
-            "value": _str_or_none(getattr(exc, "value", None)),
-            "traceback": "",
-        }
-    if isinstance(exc, _Cancelled):
-        return {"kind": _KIND["cancelled"], "exception_class": "Cancelled", "errormsg": str(exc)}
-    if isinstance(exc, SystemExit):
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        return {
-            "kind": _KIND["exit"],
-            "exception_class": "SystemExit",
-            "errormsg": f"the UDF called sys.exit({exc.code!r}) (exit code {code})",
-            "lineno": None,
-            "traceback": "",
-        }
-    msg = str(exc)
-    return {
-        "kind": _KIND[stage],
-        "exception_class": type(exc).__name__,
-        "errormsg": msg,
-        "lineno": None,
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-    }
-
-
-def _str_or_none(v: Any) -> Optional[str]:
-    return None if v is None else str(v)
 
 
 def main() -> int:
