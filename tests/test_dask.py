@@ -15,19 +15,17 @@ import textwrap
 import time
 from pathlib import Path
 
+import distributed  # the dask extra, installed for the tests
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 import shapely
+from harness import free_port
 
 import fused
 from fused.types import UdfRuntimeError, UdfTimeoutError
-
-distributed = pytest.importorskip("distributed")
-psutil = pytest.importorskip("psutil")
-
-from harness import free_port  # noqa: E402
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -529,3 +527,28 @@ def test_identical_concurrent_requests_share_one_dask_task(cluster, tmp_path):
         assert log.read_text() == "ran\n" * 3
     finally:
         assert first.close() == 0 and second.close() == 0
+
+
+def test_tile_export_runs_on_the_cluster(cluster, tmp_path, monkeypatch):
+    """`fused.tiles.export(..., engine="dask")` writes the same tiles as the local engine."""
+    from pmtiles.reader import MmapSource, Reader, all_tiles
+
+    grid = fused.load(Path(__file__).resolve().parent.parent / "examples" / "udfs" / "Tile_Grid")
+    bbox = (-122.52, 37.70, -122.20, 37.84)
+    monkeypatch.setenv("FUSED_DASK_SCHEDULER", cluster.address)
+    on_dask = fused.tiles.export(
+        grid, bbox, 1, 3, tmp_path / "dask.pmtiles", engine="dask", progress=False
+    )
+    local = fused.tiles.export(
+        grid, bbox, 1, 3, tmp_path / "local.pmtiles", engine="local", progress=False
+    )
+    assert on_dask.tiles == local.tiles > 0 and on_dask.failed == []
+
+    def tiles(path: Path) -> dict:
+        with open(path, "rb") as f:
+            return dict(all_tiles(MmapSource(f)))
+
+    got = tiles(tmp_path / "dask.pmtiles")
+    assert got == tiles(tmp_path / "local.pmtiles") and len(got) == on_dask.tiles
+    with open(tmp_path / "dask.pmtiles", "rb") as f:
+        assert Reader(MmapSource(f)).header()["max_zoom"] == 3

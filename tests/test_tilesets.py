@@ -391,8 +391,8 @@ def test_failed_tile_stops_the_export_and_a_rerun_resumes_from_the_cache(tmp_pat
 def test_export_argument_errors(tmp_path, examples):
     grid = fused.load(examples / "Tile_Grid")
     out = tmp_path / "x.pmtiles"
-    with pytest.raises(ValueError, match="not available yet"):
-        fused.tiles.export(grid, BBOX, 1, 2, out, engine="dask", progress=False)
+    with pytest.raises(ValueError, match="invalid engine: expected one of local, remote, dask"):
+        fused.tiles.export(grid, BBOX, 1, 2, out, engine="spark", progress=False)
     with pytest.raises(ValueError, match="1,000,000"):
         fused.tiles.export(grid, (-180, -85, 180, 85), 0, 11, out, progress=False)
     with pytest.raises(ValueError, match="maxzoom"):
@@ -441,12 +441,12 @@ def test_cli_export_with_udf_parameters_and_progress(tmp_path, examples):
     )
     assert proc.returncode == 2 and "--yes" in proc.stderr
     proc = subprocess.run(
-        [*cmd, *args, "-o", str(tmp_path / "d.pmtiles"), "--engine", "dask"],
+        [*cmd, *args, "-o", str(tmp_path / "d.pmtiles"), "--engine", "spark"],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2 and "not available yet" in proc.stderr
+    assert proc.returncode == 2 and "--engine" in proc.stderr and "spark" in proc.stderr
 
 
 # -- serving exported sets -------------------------------------------------------------------

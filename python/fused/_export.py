@@ -5,12 +5,13 @@ The tile plan (count, order) and the archive (PMTiles v3 / MBTiles, dedup, gzip,
 temporary name + rename) are Rust (`fused._native.tileset_plan`, `TilesetWriter`). This
 module only runs the tiles and hands their bytes over:
 
-* `engine="local"`: through `udf.map` (today sequential, in this process); results are
+* `engine="local"`: through `udf.map` on the warm local worker pool, in parallel; results are
   encoded by the same Rust encoders the server uses (MVT, PNG). Runs go through the local
   run cache, so an interrupted export resumes: finished tiles come from the cache.
+* `engine="dask"`: through `udf.map(engine="dask")` on a Dask cluster
+  (`$FUSED_DASK_SCHEDULER`, else a session `LocalCluster`), encoded and cached the same way.
 * `engine="remote"`: tile requests to the configured server, a few at a time; its result
   cache makes a rerun fast in the same way.
-* `engine="dask"`: not available yet.
 """
 
 from __future__ import annotations
@@ -114,11 +115,6 @@ def _engine(engine: Optional[str]) -> str:
         return "remote" if has_server() else "local"
     if engine not in ENGINES:
         raise ValueError(f"invalid engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "dask":
-        raise ValueError(
-            "engine 'dask' is not available yet (it comes with the Dask executor); "
-            "use engine='local' or engine='remote'"
-        )
     return engine
 
 
@@ -159,12 +155,17 @@ def _encode_local(value: Any, tile: Tile, fmt: Optional[str]) -> tuple[Optional[
 
 
 def run_tiles_local(
-    udf: Udf, tiles: Sequence[Tile], params: dict[str, Any], fmt: Optional[str]
+    udf: Udf,
+    tiles: Sequence[Tile],
+    params: dict[str, Any],
+    fmt: Optional[str],
+    engine: str = "local",
 ) -> list[tuple[Optional[bytes], Optional[str], Optional[str]]]:
-    """Run `tiles` through `udf.map` on the local worker pool (in parallel; a list of tiles
-    in, results in order out) and encode each result: (bytes or None, format, error)."""
+    """Run `tiles` through `udf.map` (the local worker pool, or a Dask cluster with
+    `engine="dask"`; in parallel; a list of tiles in, results in order out) and encode each
+    result here: (bytes or None, format, error)."""
     mapped = udf.map(
-        [{"x": x, "y": y, "z": z} for x, y, z in tiles], engine="local", max_retry=0, **params
+        [{"x": x, "y": y, "z": z} for x, y, z in tiles], engine=engine, max_retry=0, **params
     )
     values = mapped.results(return_exceptions=True)
     errors = mapped.errors()
@@ -295,7 +296,7 @@ def export(
 
     - `format`: "mvt" (tables) or "png" (rasters); default: from the first result
     - `engine`: "local" or "remote" (default: remote when a server is configured);
-      "dask" is not available yet
+      "dask" (a Dask cluster: `$FUSED_DASK_SCHEDULER`, else a session `LocalCluster`)
     - `parameters` / keyword arguments: the UDF's parameters, the same for every tile
     - `skip_errors`: a failed tile is listed in the result instead of stopping the export
     - `yes`: confirm an export of more than 1,000,000 tiles
@@ -355,7 +356,7 @@ def export(
             if pool is not None:
                 outcomes = run_tiles_remote(udf, chunk, params, fmt, pool)
             else:
-                outcomes = run_tiles_local(udf, chunk, params, fmt)
+                outcomes = run_tiles_local(udf, chunk, params, fmt, engine=which)
             for tile, (data, got, error) in zip(chunk, outcomes):
                 x, y, z = tile
                 if error is not None:

@@ -1,0 +1,133 @@
+"""`fused serve --executor dask`: the server's requests run on a real Dask cluster (a `dask
+scheduler` and two `dask worker` processes from this venv, on 127.0.0.1), with the local pool's
+guarantees: the per-task time limit (504), a UDF that kills its Dask worker fails only its own
+request (502 `worker_crash`) while the cluster keeps serving, and an embedded `LocalCluster`
+when no scheduler is given (closed with the server)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+import pytest
+from harness import Server, binary
+from test_dask import Cluster
+
+pytestmark = pytest.mark.timeout(180)
+
+SQUARE = """
+@fused.udf
+def udf(n: int = 3):
+    return {"square": n * n, "pid": __import__("os").getpid()}
+"""
+
+MISBEHAVE = """
+@fused.udf
+def udf(mode: str = "ok"):
+    import os, time
+    if mode == "exit":
+        os._exit(3)
+    if mode == "hang":
+        for _ in range(600):
+            time.sleep(0.1)
+    return {"mode": mode}
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster(2)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def server(cluster, tmp_path_factory):
+    srv = Server(
+        binary(),
+        tmp_path_factory.mktemp("dask-server"),
+        2,
+        extra_args=["--executor", "dask", "--dask-scheduler", cluster.address],
+    )
+    srv.wait_workers(2)
+    yield srv
+    assert srv.stop() == 0
+
+
+def test_requests_run_on_the_cluster(server):
+    health = server.request("GET", "/health").json()
+    assert health["executor"] == "dask" and health["workers"]["alive"] == 2
+    r = server.run(SQUARE, schema={"n": "int"}, n=7)
+    assert r.status == 200, r.body
+    body = r.json()
+    assert body["square"] == 49
+    # the UDF ran in a Dask worker process, not in the server's bridge
+    bridges = {c.pid for c in psutil.Process(server.proc.pid).children()}
+    assert body["pid"] not in bridges
+    # a cached repeat is served by the server itself
+    again = server.run(SQUARE, schema={"n": "int"}, n=7)
+    assert again.status == 200 and again.json() == body
+
+
+def test_time_limit_answers_504_and_the_cluster_goes_on(server):
+    started = time.monotonic()
+    r = server.request(
+        "POST",
+        "/api/v1/run/udf",
+        {
+            "udf": {"name": "m", "code": MISBEHAVE},
+            "schema": {"mode": "str"},
+            "parameters": {"mode": "hang"},
+        },
+        key=server.key,
+        headers={"x-fused-timeout": "2"},
+    )
+    assert r.status == 504, r.body
+    assert time.monotonic() - started < 30
+    ok = server.run(MISBEHAVE, schema={"mode": "str"}, mode="after-timeout")
+    assert ok.status == 200 and ok.json() == {"mode": "after-timeout"}
+
+
+def test_a_udf_that_kills_its_dask_worker_fails_alone(server, cluster):
+    r = server.run(MISBEHAVE, schema={"mode": "str"}, mode="exit")
+    assert r.status == 502, r.body
+    assert r.json()["error_type"] == "worker_crash"
+    # the nanny restarts the worker; the next requests are served
+    cluster.wait_workers(2)
+    for i in range(3):
+        ok = server.run(MISBEHAVE, schema={"mode": "str"}, mode=f"after-crash-{i}")
+        assert ok.status == 200, ok.body
+
+
+def test_embedded_cluster_starts_with_the_server_and_stops_with_it(tmp_path):
+    srv = Server(binary(), tmp_path / "embedded", 1, extra_args=["--executor", "dask"])
+    try:
+        srv.wait_ready(timeout=120)
+        r = srv.run(SQUARE, schema={"n": "int"}, n=4)
+        assert r.status == 200 and r.json()["square"] == 16
+        family = psutil.Process(srv.proc.pid).children(recursive=True)
+        assert any("fused._dask_cluster" in " ".join(p.cmdline()) for p in family)
+    finally:
+        assert srv.stop() == 0
+    _gone, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
+
+
+def test_bad_executor_flags_are_refused_naming_the_flag(tmp_path):
+    import subprocess
+
+    for args, words in [
+        (["--executor", "ray"], ["--executor", "local or dask"]),
+        (["--executor", "dask", "--dask-scheduler", "10.0.0.1:8786"], ["--dask-scheduler"]),
+        (["--dask-scheduler", "tcp://10.0.0.1:8786"], ["needs --executor dask"]),
+    ]:
+        proc = subprocess.run(
+            [str(binary()), "--data-dir", str(tmp_path / "d"), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ},
+        )
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert all(w in proc.stderr for w in words), (args, proc.stderr)
