@@ -272,6 +272,28 @@ def test_unbounded_recursion_stops_at_depth_five():
     assert str(err).count("UDF 'recurse'") >= 1
 
 
+def test_unbounded_fused_run_recursion_stops_at_depth_five(tmp_path):
+    """A UDF that calls fused.run on itself, in process, stops at the sixth level."""
+    path = tmp_path / "run_self.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            @fused.udf
+            def udf(path: str, n: int = 0):
+                import fused
+
+                if n == 0:
+                    print("level 1")
+                return fused.run(fused.load(path), path=path, n=n + 1, engine="local", cache=False)
+            """
+        )
+    )
+    with pytest.raises(UdfRuntimeError) as info:
+        fused.run(fused.load(str(path)), path=str(path), engine="local", cache=False)
+    message = str(info.value)
+    assert "nested 6 levels deep" in message and "at most 5" in message, message
+
+
 @fused.udf
 def hog(mb: int):
     import time

@@ -4,6 +4,7 @@ and `Udf`'s methods call `run_udf`; this module never imports `fused._udf` at ru
 
 from __future__ import annotations
 
+import contextvars
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from fused import _coerce
@@ -63,9 +64,24 @@ def run_udf(
     tile = extract_tile(prepared, x, y, z, params)
     given = _with_positional(udf, prepared.param_names, args, params)
     kwargs = _bind(udf, prepared, given, tile)
-    if not cache or max_age == 0:
-        return prepared.call(kwargs)
-    return cached_call(udf, prepared, kwargs, given, tile, max_age)
+    depth = _run_depth.get() + 1
+    if depth > MAX_RUN_DEPTH:
+        raise RecursionError(
+            f"fused.run of {udf.name!r} is nested {depth} levels deep: local runs may nest at "
+            f"most {MAX_RUN_DEPTH} levels (does the UDF run itself without a stopping condition?)"
+        )
+    token = _run_depth.set(depth)
+    try:
+        if not cache or max_age == 0:
+            return prepared.call(kwargs)
+        return cached_call(udf, prepared, kwargs, given, tile, max_age)
+    finally:
+        _run_depth.reset(token)
+
+
+#: How deep local runs may nest (a UDF that calls `fused.run` while it runs, in process).
+MAX_RUN_DEPTH = 5
+_run_depth: contextvars.ContextVar[int] = contextvars.ContextVar("fused_run_depth", default=0)
 
 
 def _with_positional(
