@@ -22,92 +22,14 @@ import pandas as pd
 import psutil
 import pytest
 import shapely
-from harness import free_port
+from harness import Cluster
 
 import fused
 from fused.types import UdfRuntimeError, UdfTimeoutError
 
 pytestmark = pytest.mark.timeout(90)
 
-DASK = Path(sys.executable).parent / "dask"
 _LEN = struct.Struct("<I")
-# as README advises: a task whose worker dies fails at once instead of killing three more
-# workers, and no task waits on a worker (where that worker's death would fail it too)
-_ENV = {
-    **os.environ,
-    "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
-    "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
-}
-
-
-class Cluster:
-    """A scheduler and `workers` worker processes (each under its nanny)."""
-
-    def __init__(self, workers: int, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        self.procs: list[subprocess.Popen] = []
-        self.start_scheduler()
-        for _ in range(workers):
-            self.add_worker()
-        self.wait_workers(workers)
-
-    def _spawn(self, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [str(DASK), *args],
-            env=_ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def start_scheduler(self) -> None:
-        self.scheduler = self._spawn(
-            "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"
-        )
-
-    def add_worker(self) -> None:
-        self._spawn(
-            "worker",
-            self.address,
-            "--nworkers",
-            "1",
-            "--nthreads",
-            "1",
-            "--no-dashboard",
-            "--host",
-            "127.0.0.1",
-        )
-
-    def wait_workers(self, n: int, timeout: float = 60) -> None:
-        with distributed.Client(self.address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(n, timeout=timeout)
-
-    def stop_scheduler(self) -> None:
-        self.scheduler.terminate()
-        self.scheduler.wait(timeout=20)
-
-    def close(self) -> None:
-        family = []
-        for proc in self.procs:
-            try:
-                family += psutil.Process(proc.pid).children(recursive=True)
-            except psutil.NoSuchProcess:
-                pass
-        for proc in reversed(self.procs):  # workers first
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        _gone, alive = psutil.wait_procs(family, timeout=20)
-        for p in alive:
-            p.kill()
-        assert not alive, f"processes left behind: {alive}"
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import time
 
 import psutil
 import pytest
-from harness import Server, binary
-from test_dask import Cluster
+from harness import Cluster, Server, binary
 
 pytestmark = pytest.mark.timeout(180)
 
