@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("FUSED_CACHE_DIR", tempfile.mkdtemp(prefix="bench-map-cache-"))
 
 import fused  # noqa: E402
-from fused._map import flush_stores  # noqa: E402
+from fused._runcache import flush_all  # noqa: E402
 
 WORKERS = os.cpu_count() or 1
 
@@ -76,7 +76,7 @@ def measure_fused_rs(n: int) -> dict[str, float]:
     pool = noop.map(list(range(n)), engine="local")
     pool.wait()
     out["map_cache_miss_wait"] = n / (time.perf_counter() - started)
-    flush_stores()
+    flush_all()
     out["map_cache_miss_synced"] = n / (time.perf_counter() - started)
     started = time.perf_counter()
     pool = noop.map(list(range(n)), engine="local")

@@ -245,9 +245,9 @@ def test_cache_rerun_recomputes_only_missing_and_failed(tmp_path):
     first = flaky.map(list(range(4)), **kwargs)
     first.wait()
     assert set(first.errors()) == {0, 3}
-    from fused._map import flush_stores
+    from fused._runcache import flush_all
 
-    flush_stores()
+    flush_all()
     second = flaky.map(list(range(6)), **kwargs)
     assert second.results() == list(range(6))
     # 1 and 2 came from the cache; 0 and 3 failed (never cached) and ran again; 4, 5 are new

@@ -159,21 +159,6 @@ def _plan(
     return out
 
 
-def store_later(plan: Any, value: Any) -> None:
-    """Store a result in the run cache without waiting for the disk (the store is
-    write-behind: served at once, written by a Rust thread, flushed at exit)."""
-    from fused._runcache import store
-
-    store(plan, value)
-
-
-def flush_stores() -> None:
-    """Wait until every result stored by maps is on disk."""
-    from fused._runcache import flush_all
-
-    flush_all()
-
-
 def map_udf(
     udf: Udf,
     arg_list: Any,
@@ -257,11 +242,13 @@ def map_udf(
 
     on_success = None
     if plans:
+        from fused._runcache import store
 
         def on_success(index: int, value: Any) -> None:
             plan = plans.pop(index, None)
             if plan is not None:
-                store_later(plan, value)
+                # write-behind: served at once, written by the run cache's Rust thread
+                store(plan, value)
 
     return JobPool(
         udf.name,
