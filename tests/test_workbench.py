@@ -244,6 +244,7 @@ def test_page_assets_and_headers(server):
     assert "<script>" not in html  # no inline script
     for name, ctype in [
         ("app.js", "text/javascript"),
+        ("editor.js", "text/javascript"),
         ("app.css", "text/css"),
         ("maplibre-gl.css", "text/css"),
         ("maplibre-gl-worker.mjs", "text/javascript"),
@@ -531,6 +532,8 @@ def test_share_link_works_signed_out_and_sees_nothing_else(page, saved):
     assert shared
     assert not any("authorization" in r["headers"] for r in page.requests)
     assert page.page.locator("#code-section").is_hidden()
+    # a read-only view never loads the code editor's module
+    assert not page.urls(r"/workbench/assets/editor\.js")
     assert page.page.locator(".udf").count() == 0
     assert "read-only" in page.page.locator("#current-title").inner_text()
     png = page.map_screenshot("workbench-share.png")

@@ -18,6 +18,7 @@ ASSETS = ROOT / "crates" / "fused-server" / "assets" / "workbench"
 BUILT = [
     "index.html",
     "app.js",
+    "editor.js",
     "app.css",
     "maplibre-gl.css",
     "maplibre-gl-worker.mjs",

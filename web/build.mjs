@@ -20,17 +20,23 @@ function put(name, bytes) {
   renameSync(tmp, join(out, name));
 }
 
-const js = await build({
-  entryPoints: [join(web, "src", "main.js")],
-  bundle: true,
-  format: "esm",
-  target: "es2022",
-  minify: true,
-  legalComments: "eof",
-  write: false,
-  logLevel: "warning",
-});
-put("app.js", js.outputFiles[0].contents);
+/** One minified ES module bundle; `./editor.js` stays a separate module loaded on demand. */
+async function bundle(entry) {
+  const js = await build({
+    entryPoints: [join(web, "src", entry)],
+    bundle: true,
+    format: "esm",
+    target: "es2022",
+    minify: true,
+    legalComments: "eof",
+    external: ["./editor.js"],
+    write: false,
+    logLevel: "warning",
+  });
+  return js.outputFiles[0].contents;
+}
+put("app.js", await bundle("main.js"));
+put("editor.js", await bundle("editor.js"));
 put("app.css", readFileSync(join(web, "src", "style.css")));
 put("index.html", readFileSync(join(web, "src", "index.html")));
 const maplibre = join(web, "node_modules", "maplibre-gl", "dist");

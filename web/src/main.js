@@ -3,8 +3,6 @@
 
 import * as maplibregl from "maplibre-gl";
 maplibregl.setWorkerUrl("/workbench/assets/maplibre-gl-worker.mjs");
-import { EditorView, basicSetup } from "codemirror";
-import { python } from "@codemirror/lang-python";
 import { call, setToken, signedIn, postForm, metadataOf, errorText, ApiError } from "./api.js";
 import { offlineStyle } from "./basemap.js";
 import { renderWidgets, isTileParameter } from "./params.js";
@@ -54,7 +52,8 @@ window.workbench = {
 
 let map;
 let mapReady; // resolves once the map's style is loaded (layers can be added)
-let editor;
+let editor; // the CodeMirror view, once loadEditor() has imported it
+let editorLoading = null;
 let deviceCancel = null;
 
 // ---------------------------------------------------------------- start-up
@@ -69,6 +68,7 @@ async function start() {
   installProtocol();
   const url = new URL(window.location.href);
   const view = parseView(url.searchParams.get("view"));
+  state.timing.mapStart = performance.now();
   map = new maplibregl.Map({
     container: "map",
     style: config.basemap_style || offlineStyle(),
@@ -78,8 +78,11 @@ async function start() {
     hash: false,
     fadeDuration: 0, // a tile is shown the moment it is drawn
   });
-  mapReady = new Promise((resolve) => map.once("load", resolve));
-  mapReady.then(() => (state.timing.mapReady = performance.now()));
+  // layers can be added once the style is parsed; the basemap's own data need not be drawn
+  state.timing.mapCreated = performance.now();
+  mapReady = new Promise((resolve) => map.once("style.load", resolve));
+  mapReady.then(() => (state.timing.styleReady = performance.now()));
+  map.once("load", () => (state.timing.mapReady = performance.now()));
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   map.addControl(new maplibregl.ScaleControl(), "bottom-left");
   map.on("moveend", updateUrl);
@@ -99,19 +102,6 @@ async function start() {
     if (m && m.idle === undefined && state.tiles.inflight === 0 && state.layerShown === state.generation) {
       m.idle = performance.now();
     }
-  });
-  // The editor lives in a shadow root: CodeMirror then styles it with constructed
-  // stylesheets (adoptedStyleSheets) instead of a <style> element, which the page's CSP
-  // (style-src 'self', no inline styles) would block.
-  const shadow = $("editor").attachShadow({ mode: "open" });
-  const mount = document.createElement("div");
-  mount.style.height = "100%";
-  shadow.append(mount);
-  editor = new EditorView({
-    doc: "",
-    extensions: [basicSetup, python(), EditorView.theme({ "&": { height: "100%" }, ".cm-scroller": { overflow: "auto" } })],
-    parent: mount,
-    root: shadow,
   });
   wireControls();
   // a share link's UDF is looked up (and its first tile run) while the map starts
@@ -134,6 +124,14 @@ function wireControls() {
   $("params").addEventListener("submit", (e) => e.preventDefault());
   $("run").addEventListener("click", runEdited);
   $("save").addEventListener("click", () => saveEdited(false));
+}
+
+/** Import the editor module (once) and create the editor. */
+function loadEditor() {
+  editorLoading ||= import("./editor.js").then((m) => {
+    editor = m.createEditor($("editor"));
+  });
+  return editorLoading;
 }
 
 // ---------------------------------------------------------------- sign in
@@ -355,7 +353,11 @@ async function select(entry, { fromUrl = null } = {}) {
   }
   if (state.current !== current) return;
   $("code-section").hidden = false;
-  editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: (current.package && current.package.code) || "" } });
+  // the editor module loads beside the layer's first tiles, not before them
+  loadEditor().then(() => {
+    if (state.current !== current) return;
+    editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: (current.package && current.package.code) || "" } });
+  });
   $("save-name").value = entry.name;
   setSaveStatus("", "");
   renderParams();
@@ -691,6 +693,7 @@ function editedPackage(name) {
 async function runEdited() {
   const current = state.current;
   if (!current || current.kind === "share") return;
+  await loadEditor();
   const pkg = editedPackage();
   current.shipped = pkg;
   current.signature = null;
@@ -716,6 +719,7 @@ async function saveEdited(overwrite) {
     setSaveStatus("Give the UDF a name to save it under.", "error");
     return;
   }
+  await loadEditor();
   const pkg = editedPackage(name);
   setSaveStatus("Saving…", "");
   let sig;

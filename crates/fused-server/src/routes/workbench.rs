@@ -48,6 +48,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/workbench/app.js"),
     ),
     (
+        "editor.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/workbench/editor.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../assets/workbench/app.css"),
