@@ -12,7 +12,10 @@ would otherwise run many small calls on this machine, in one run, as ratios.
   `udf.map(engine="dask", dask_client=client)` on that cluster (target: at most 20% slower);
 - PyPI `fused` 2.9.5's `udf.map(arg_list, engine="local")` in its own venv
   (`bench/.venv-fused-pypi`, made by `bench_run.ensure_pypi_venv`);
-- 1,000 tiles of a Tile UDF that sleeps 10 ms, on 2 workers: wall time against the ideal 5 s.
+- 1,000 tiles of a Tile UDF that sleeps 10 ms, on 2 workers: wall time against the ideal 5 s;
+- then (unless `--skip-dask`) `bench_dask_server.report()`: the server on `--executor dask`
+  against `--executor local` and a bare `client.map` on the same cluster, and the time a
+  crashed Dask worker's task takes to fail and the cluster to be whole.
 
     .venv/bin/python bench/bench_map.py [--n 20000] [--skip-pypi] [--skip-dask]
 """
@@ -235,6 +238,10 @@ def main() -> None:
         f"(ideal {ideal:.1f} s, +{(wall / ideal - 1) * 100:.1f}%; 500 bare 10 ms sleeps in "
         f"one process take {floor:.2f} s here now, +{(wall / floor - 1) * 100:.1f}% over that)"
     )
+    if not args.skip_dask:
+        import bench_dask_server
+
+        bench_dask_server.report()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,18 @@ def udf(mode: str = "ok"):
 """
 
 
+HOG = """
+@fused.udf
+def udf(mb: int = 4000):
+    import time
+    hog = []
+    for _ in range(mb // 50):
+        hog.append(bytearray(50 * 2**20))  # zero-filled: resident at once
+        time.sleep(0.02)
+    return {"held_mb": 50 * len(hog)}
+"""
+
+
 @pytest.fixture(scope="module")
 def cluster():
     c = Cluster(2)
@@ -100,13 +112,23 @@ def test_a_udf_that_kills_its_dask_worker_fails_alone(server, cluster):
 
 
 def test_embedded_cluster_starts_with_the_server_and_stops_with_it(tmp_path):
-    srv = Server(binary(), tmp_path / "embedded", 1, extra_args=["--executor", "dask"])
+    # --worker-memory-mb is each embedded Dask worker's memory limit (its nanny restarts a
+    # worker past 95% of it)
+    args = ["--executor", "dask", "--worker-memory-mb", "700"]
+    srv = Server(binary(), tmp_path / "embedded", 1, extra_args=args)
     try:
         srv.wait_ready(timeout=120)
         r = srv.run(SQUARE, schema={"n": "int"}, n=4)
         assert r.status == 200 and r.json()["square"] == 16
         family = psutil.Process(srv.proc.pid).children(recursive=True)
         assert any("fused._dask_cluster" in " ".join(p.cmdline()) for p in family)
+        # a UDF over the memory limit: its worker is restarted, its request alone fails
+        hog = srv.run(HOG, schema={"mb": "int"}, mb=4000)
+        assert hog.status == 502, hog.body
+        assert hog.json()["error_type"] == "worker_crash"
+        small = srv.run(HOG, schema={"mb": "int"}, mb=100)
+        assert small.status == 200 and small.json() == {"held_mb": 100}
+        family = psutil.Process(srv.proc.pid).children(recursive=True)
     finally:
         assert srv.stop() == 0
     _gone, alive = psutil.wait_procs(family, timeout=30)
