@@ -255,6 +255,40 @@ def test_cache_rerun_recomputes_only_missing_and_failed(tmp_path):
     assert second.times()[1] == timedelta(0)
 
 
+@fused.udf
+def counted_frame(n: int, path: str = ""):
+    import os
+
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    with open(os.path.join(path, "calls.log"), "a") as f:
+        f.write(f"{n}\n")
+    return gpd.GeoDataFrame(
+        {"n": [n, n + 1], "name": ["a", "b"]},
+        geometry=[Point(n, 0), Point(0, n)],
+        crs="EPSG:4326",
+    )
+
+
+def test_mapped_frames_are_cached_as_the_worker_sent_them(tmp_path):
+    """A map stores a table result as the worker's Arrow IPC: a later fused.run of the same
+    arguments is a hit equal to what the map returned, and no task runs twice."""
+    from fused._runcache import flush_all
+
+    pool = counted_frame.map([1, 2], engine="local", path=str(tmp_path))
+    mapped = pool.results()
+    flush_all()
+    again = fused.run(counted_frame, n=2, path=str(tmp_path), engine="local")
+    assert _calls(tmp_path) == [1, 2]
+    pd.testing.assert_frame_equal(again, mapped[1])
+    assert isinstance(again, gpd.GeoDataFrame) and again.crs == "EPSG:4326"
+    assert list(again["name"]) == ["a", "b"] and again.geometry[1].equals(shapely.Point(0, 2))
+    rerun = counted_frame.map([1, 2, 3], engine="local", path=str(tmp_path)).results()
+    assert _calls(tmp_path) == [1, 2, 3]
+    pd.testing.assert_frame_equal(rerun[0], mapped[0])
+
+
 # -- nesting ---------------------------------------------------------------------------
 
 

@@ -36,8 +36,11 @@ __all__ = ["ExportError", "ExportResult", "cli_main", "export"]
 CONFIRM_TILES = 1_000_000
 ENGINES = ("local", "remote", "dask")
 FORMATS = ("mvt", "png")
-#: Tiles handed to one `udf.map` call (progress is updated between calls).
+#: Tiles handed to one `udf.map` call (progress is updated between calls): the first call
+#: is small (a failing UDF stops the export early), then each doubles up to the largest (the
+#: workers idle only at the end of a call).
 CHUNK = 32
+MAX_CHUNK = 256
 #: Concurrent tile requests of the remote engine.
 REMOTE_WORKERS = 4
 
@@ -163,20 +166,29 @@ def run_tiles_local(
 ) -> list[tuple[Optional[bytes], Optional[str], Optional[str]]]:
     """Run `tiles` through `udf.map` (the local worker pool, or a Dask cluster with
     `engine="dask"`; in parallel; a list of tiles in, results in order out) and encode each
-    result here: (bytes or None, format, error)."""
-    mapped = udf.map(
-        [{"x": x, "y": y, "z": z} for x, y, z in tiles], engine=engine, max_retry=0, **params
-    )
-    values = mapped.results(return_exceptions=True)
+    result here: (bytes or None, format, error). A table from a local worker is encoded to
+    MVT straight from its Arrow IPC (never made a GeoDataFrame here)."""
+    from fused._map import map_udf
+
+    args = [{"x": x, "y": y, "z": z} for x, y, z in tiles]
+    mapped = map_udf(udf, args, engine=engine, max_retry=0, _decode=False, **params)
+    mapped.wait()
     errors = mapped.errors()
     out: list[tuple[Optional[bytes], Optional[str], Optional[str]]] = []
-    for i, (tile, value) in enumerate(zip(tiles, values)):
+    for i, tile in enumerate(tiles):
         if i in errors:
             exc = errors[i]
             out.append((None, None, f"{type(exc).__name__}: {exc}"))
             continue
+        raw = mapped._raw[i]
+        data: Optional[bytes]
         try:
-            data, got = _encode_local(value, tile, fmt)
+            if raw is not None and raw[0] == "table":
+                if fmt == "png":
+                    raise TypeError("the UDF returned a table; format png needs a raster (array)")
+                data, got = bytes(_native.encode_table(bytes(raw[1]), "mvt", tile)), "mvt"
+            else:
+                data, got = _encode_local(mapped._results[i], tile, fmt)
         except Exception as exc:  # noqa: BLE001 - named with its tile by the caller
             out.append((None, None, f"{type(exc).__name__}: {exc}"))
             continue
@@ -351,8 +363,10 @@ def export(
     bar = _progress(total, progress)
     pool = concurrent.futures.ThreadPoolExecutor(REMOTE_WORKERS) if which == "remote" else None
     try:
-        for i in range(0, len(tiles), CHUNK):
-            chunk = tiles[i : i + CHUNK]
+        i, size = 0, CHUNK
+        while i < len(tiles):
+            chunk = tiles[i : i + size]
+            i, size = i + len(chunk), min(2 * size, MAX_CHUNK)
             if pool is not None:
                 outcomes = run_tiles_remote(udf, chunk, params, fmt, pool)
             else:

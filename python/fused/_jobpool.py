@@ -61,6 +61,9 @@ class Completion(NamedTuple):
     error: Optional[BaseException]
     logs: str
     seconds: float
+    # the canonical result as the worker sent it (`("table", ipc)`, `("json", text)`, ...),
+    # when the backend has it: stored in the run cache as is, and tile exports encode it
+    raw: Any = None
 
 
 class Backend(Protocol):
@@ -116,7 +119,7 @@ class JobPool:
         *,
         max_retry: int = 2,
         done: Optional[dict[int, Any]] = None,
-        on_success: Optional[Callable[[int, Any], None]] = None,
+        on_success: Optional[Callable[[int, Any, Any], None]] = None,
     ) -> None:
         n = len(args)
         self.name = name
@@ -128,6 +131,7 @@ class JobPool:
         self._on_success = on_success
         self._status = ["pending"] * n
         self._results: list[Any] = [None] * n
+        self._raw: list[Any] = [None] * n
         self._errors: list[Optional[BaseException]] = [None] * n
         self._logs: list[Optional[str]] = [None] * n
         self._times: list[Optional[float]] = [None] * n
@@ -158,13 +162,14 @@ class JobPool:
             return
         self._status[i] = c.status
         self._results[i] = c.value if c.status == "success" else None
+        self._raw[i] = c.raw if c.status == "success" else None
         self._errors[i] = c.error
         self._logs[i] = c.logs
         self._times[i] = c.seconds
         self._ended[i] = time.time()
         self._unfinished -= 1
         if c.status == "success" and cache and self._on_success is not None:
-            self._on_success(i, c.value)
+            self._on_success(i, c.value, c.raw)
 
     def _pump(self, timeout: float) -> int:
         """Read finished tasks (waiting up to `timeout` s for one); returns how many came."""

@@ -170,9 +170,12 @@ def map_udf(
     cache_max_age: Union[str, int, None] = None,
     cache: bool = True,
     timeout: Optional[float] = None,
+    _decode: bool = True,
     **kwargs: Any,
 ) -> JobPool:
-    """`udf.map(...)`: see the module docstring. Returns the `JobPool` at once."""
+    """`udf.map(...)`: see the module docstring. Returns the `JobPool` at once.
+    `_decode=False` (tile exports): on the local pool, table results are left as Arrow IPC
+    in `JobPool._raw` (their `results()` are None)."""
     from fused import _mapbackends as backends
     from fused._definition import parse_cache_max_age
     from fused._engine import MAP_ENGINES, _resolve_engine
@@ -224,7 +227,8 @@ def map_udf(
         if debug_mode or (engine == "local" and backends.in_worker()):
             backend = backends.InlineBackend(udf, depth)
         elif engine == "local":
-            backend = backends.LocalBackend(udf, max_workers or os.cpu_count() or 1, timeout)
+            workers = max_workers or os.cpu_count() or 1
+            backend = backends.LocalBackend(udf, workers, timeout, decode=_decode)
         elif engine == "dask":
             from fused._mapdask import DaskBackend
 
@@ -242,12 +246,17 @@ def map_udf(
 
     on_success = None
     if plans:
-        from fused._runcache import store
+        from fused._runcache import store, store_table
 
-        def on_success(index: int, value: Any) -> None:
+        def on_success(index: int, value: Any, raw: Any) -> None:
             plan = plans.pop(index, None)
-            if plan is not None:
-                # write-behind: served at once, written by the run cache's Rust thread
+            if plan is None:
+                return
+            # write-behind: served at once, written by the run cache's Rust thread
+            if raw is not None and raw[0] == "table":
+                # the worker's own Arrow IPC: what this run returned is what a hit returns
+                store_table(plan, raw[1])
+            else:
                 store(plan, value)
 
     return JobPool(

@@ -263,10 +263,15 @@ _MAX_BATCH = 256
 class LocalBackend:
     """Tasks on the warm local pool (see the module docstring)."""
 
-    def __init__(self, udf: Udf, workers: int, timeout: Optional[float]) -> None:
+    def __init__(
+        self, udf: Udf, workers: int, timeout: Optional[float], decode: bool = True
+    ) -> None:
         from fused._remote import udf_payload
 
         self.name = udf.name
+        # False: a table result stays its Arrow IPC (`Completion.raw`, value None) for a
+        # caller that only re-encodes it (a tile export)
+        self.decode = decode
         self.workers = workers
         self.pool = local_pool(workers)
         self.timeout = timeout
@@ -358,11 +363,13 @@ class LocalBackend:
         logs = stdout + stderr
         if status == "success":
             try:
-                value = decode(result)
+                lazy = not self.decode and result[0] == "table"
+                value = None if lazy else decode(result)
             except Exception as exc:  # noqa: BLE001 - reported as the task's error
                 self.ready.append(Completion(index, "error", None, exc, logs, seconds))
                 return
-            self.ready.append(Completion(index, "success", value, None, logs, seconds))
+            done = Completion(index, "success", value, None, logs, seconds, result)
+            self.ready.append(done)
         else:
             failure = error_from(self.name, status, err or {}, stdout, stderr)
             self.ready.append(Completion(index, status, None, failure, logs, seconds))

@@ -240,6 +240,23 @@ def store(plan: Plan, result: Any) -> None:
             _warn_once("write", f"cannot store a result in {plan.store.dir} ({exc})")
 
 
+def store_table(plan: Plan, ipc: bytes) -> None:
+    """Keep a table result given as the Arrow IPC it was decoded from (a worker's answer):
+    a hit decodes the same bytes, so it needs no round-trip check."""
+    try:
+        plan.store.put(
+            plan.namespace,
+            plan.key,
+            plan.lifetime,
+            tile=plan.xyz,
+            behind=True,
+            kind="table",
+            payload=bytes(ipc),
+        )
+    except Exception as exc:  # noqa: BLE001
+        _warn_once("write", f"cannot store a result in {plan.store.dir} ({exc})")
+
+
 def cached_call(
     udf: Udf,
     prepared: Prepared,
