@@ -152,3 +152,69 @@ def test_bad_executor_flags_are_refused_naming_the_flag(tmp_path):
         )
         assert proc.returncode == 2, (args, proc.stderr)
         assert all(w in proc.stderr for w in words), (args, proc.stderr)
+
+
+SLOW = """
+@fused.udf
+def udf(n: int = 0):
+    import time
+    time.sleep(0.2)
+    return {"twice": 2 * n}
+"""
+
+
+def test_a_job_waits_out_a_lost_scheduler_and_loses_no_task(tmp_path):
+    """The scheduler goes away mid-job: tasks whose bridge cannot reach it are not failed but
+    go back to the job's queue (`executor_unavailable` is not an attempt); once a scheduler
+    and workers are back on the same address every task finishes, none errored."""
+    own = Cluster(2)
+    env = {**os.environ, "FUSED_DASK_CONNECT_TIMEOUT": "2"}
+    args = ["--executor", "dask", "--dask-scheduler", own.address]
+    srv = Server(binary(), tmp_path / "job-data", 2, extra_args=args, env=env)
+    try:
+        srv.wait_workers(2)
+        body = {
+            "udf": {"name": "slow", "code": SLOW},
+            "schema": {"n": "int"},
+            "tasks": [{"parameters": {"n": str(i)}} for i in range(40)],
+            "cache": False,
+            "max_retry": 0,
+        }
+        reply = srv.request("POST", "/api/v1/jobs", body, key=srv.key)
+        assert reply.status == 201, reply.body
+        job = reply.json()["id"]
+
+        def status() -> dict:
+            return srv.request("GET", f"/api/v1/jobs/{job}", key=srv.key).json()
+
+        deadline = time.monotonic() + 60
+        while status()["counts"]["ok"] < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        own.stop_scheduler()
+        time.sleep(4)  # bridges find it gone; their tasks are requeued, not failed
+        down = status()
+        assert down["state"] == "running" and down["counts"]["error"] == 0, down["counts"]
+        assert down["counts"]["ok"] < 40
+        # meanwhile an interactive request is refused at once, saying why
+        started = time.monotonic()
+        refused = srv.run(SQUARE, schema={"n": "int"}, n=11)
+        assert refused.status == 503, refused.body
+        assert refused.json()["error_type"] == "executor_unavailable"
+        assert own.address in refused.json()["error"]
+        assert time.monotonic() - started < 15
+        own.start_scheduler()
+        own.add_worker()
+        own.add_worker()
+        own.wait_workers(2)
+        deadline = time.monotonic() + 120
+        while (done := status())["state"] == "running":
+            assert time.monotonic() < deadline, done["counts"]
+            time.sleep(0.1)
+        assert done["state"] == "done"
+        assert done["counts"] == {"pending": 0, "running": 0, "ok": 40, "error": 0, "cancelled": 0}
+        results = srv.request("GET", f"/api/v1/jobs/{job}/results", key=srv.key)
+        assert results.status == 200
+    finally:
+        srv.stop()
+        own.close()
