@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,8 +67,25 @@ def wait_ready(proc: subprocess.Popen, timeout_s: float = 30) -> dict:
     sys.exit(f"fused serve did not answer on {BASE}/health within {timeout_s} s")
 
 
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM / SIGHUP end the quickstart like Ctrl-C: the server is stopped too."""
+    sys.exit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """In the server's process (Linux): SIGTERM when this script dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> None:
     key = demo_key()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -83,7 +101,8 @@ def main() -> None:
             # readable request lines for a person at a terminal (the default is JSON lines)
             "--log-format",
             "text",
-        ]
+        ],
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     try:
         health = wait_ready(proc)
