@@ -557,3 +557,42 @@ def test_upload_by_owner_is_validated(server, exported, tmp_path):
     assert _put(f"{server.base}/api/v1/tilesets/..%2Fx.pmtiles", pm.read_bytes(), token=server.key)[
         0
     ] in (400, 404)
+
+
+TWO_SHAPES = """
+@fused.udf
+def udf(bounds: fused.types.Bounds = None):
+    import geopandas as gpd
+    from shapely.geometry import Point, box
+
+    w, s, e, n = bounds
+    dx, dy = (e - w) / 10, (n - s) / 10
+    return gpd.GeoDataFrame(
+        {"name": ["cell", "centre"], "v": [1.5, 2.0]},
+        geometry=[box(w + dx, s + dy, e - dx, n - dy), Point((w + e) / 2, (s + n) / 2)],
+        crs="EPSG:4326",
+    )
+"""
+
+
+@pytest.mark.parametrize("ext", ["pmtiles", "mbtiles"])
+def test_gdal_reads_the_exported_tileset(tmp_path, ext):
+    """GDAL's own PMTiles / MBTiles drivers (through pyogrio) open the export: one `udf`
+    layer with the UDF's fields, the max zoom's features with their values."""
+    import pyogrio
+
+    out = tmp_path / f"gdal.{ext}"
+    fused.tiles.export(fused.load(TWO_SHAPES), BBOX, 10, 12, out, engine="local", progress=False)
+    assert [list(x) for x in pyogrio.list_layers(str(out))] == [["udf", "Unknown"]]
+    info = pyogrio.read_info(str(out), layer="udf")
+    assert {"name", "v"} <= set(info["fields"])
+    frame = pyogrio.read_dataframe(str(out), layer="udf")
+    at_max = len(_plan(12, 12))  # GDAL reads the highest zoom level by default
+    assert len(frame) == 2 * at_max
+    kinds = frame.geometry.geom_type.value_counts().to_dict()
+    assert kinds == {"Polygon": at_max, "Point": at_max}
+    cells = frame[frame["name"] == "cell"]
+    assert set(cells["v"]) == {1.5} and set(frame[frame["name"] == "centre"]["v"]) == {2.0}
+    # in web mercator, inside the bbox
+    w, s, e, n = frame.to_crs("EPSG:4326").total_bounds
+    assert BBOX[0] - 0.1 < w < e < BBOX[2] + 0.1 and BBOX[1] - 0.1 < s < n < BBOX[3] + 0.1
