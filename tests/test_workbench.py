@@ -396,6 +396,11 @@ def test_tile_udf_draws_and_a_parameter_change_rerequests(page):
     page.wait_drawn(after=gen)
     again = [r["url"] for r in page.requests[before:] if "/Tile_Grid/tiles/" in r["url"]]
     assert again and all("cells=2" in u for u in again), again
+    # Enter and the change event after it redraw once: one new layer, each tile asked once
+    page.page.locator("#param-cells").blur()
+    page.page.wait_for_timeout(300)
+    assert page.generation() == gen + 1
+    assert len(again) == len(set(again)), again
     assert "p.cells=2" in page.page.url and "udf=me@example.com/Tile_Grid" in page.page.url
     # the page URL reproduces the view: open it again in a fresh page
     link = page.page.url

@@ -117,6 +117,7 @@ export function renderWidgets(container, params, values, mode, onChange) {
     }
     input.id = id;
     input.name = p.name;
+    let committed = given ?? ""; // the value the layer was last drawn with
     const commit = () => {
       let text;
       if (kind === "bool") text = input.checked ? "true" : "false";
@@ -126,6 +127,9 @@ export function renderWidgets(container, params, values, mode, onChange) {
       err.textContent = problem ? `${p.name}: ${problem}` : "";
       input.classList.toggle("invalid", Boolean(problem));
       if (problem) return;
+      // Enter commits, and the change event that follows it must not redraw a second time
+      if (text === committed) return;
+      committed = text;
       if (text === "") delete current[p.name];
       else current[p.name] = text;
       onChange({ ...current });
