@@ -42,12 +42,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use super::observe::RequestId;
 use super::AppState;
+use crate::auth::AuthUser;
 use crate::error::{ErrorCode, HttpError};
 use crate::jobs::runner::ExecutorLoad;
 use crate::jobs::{Jobs, RunTask};
@@ -125,9 +126,6 @@ pub fn openapi_paths() -> Value {
 
 // -- errors: the one place a job failure becomes an HTTP answer ---------------------------
 
-/// Jobs answer with the server's one error type ([`HttpError`], run rendering).
-pub(super) type JobError = HttpError;
-
 /// 400: the UDF's schema has a spec that does not parse.
 pub(super) fn bad_schema(message: String) -> HttpError {
     HttpError::new(StatusCode::BAD_REQUEST, ErrorCode::BadSchema, message)
@@ -185,7 +183,7 @@ pub(super) fn internal(what: impl std::fmt::Display) -> HttpError {
 }
 
 /// A handler's outcome as a response.
-fn answer(r: Result<Response, JobError>, rid: &str) -> Response {
+fn answer(r: Result<Response, HttpError>, rid: &str) -> Response {
     r.unwrap_or_else(|e| e.for_request(rid).into_response())
 }
 
@@ -194,25 +192,19 @@ fn answer(r: Result<Response, JobError>, rid: &str) -> Response {
 /// Run `f` on the blocking pool; its failure is a 500.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, JobError> {
+) -> Result<T, HttpError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(internal),
         Err(e) => Err(internal(e.to_string())),
     }
 }
 
-fn jobs_of(state: &AppState) -> Result<Arc<Jobs>, JobError> {
+fn jobs_of(state: &AppState) -> Result<Arc<Jobs>, HttpError> {
     state.jobs.clone().ok_or(unavailable())
 }
 
-/// The caller (bearer login) and the server's jobs.
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<(User, Arc<Jobs>), JobError> {
-    let user = crate::auth::authenticate(state.registry.clone(), headers).await?;
-    Ok((user, jobs_of(state)?))
-}
-
 /// The caller's job `id`, or a 404 (missing, or someone else's).
-async fn own_job(state: &AppState, user: &User, id: &str) -> Result<JobRow, JobError> {
+async fn own_job(state: &AppState, user: &User, id: &str) -> Result<JobRow, HttpError> {
     let registry = state.registry.clone();
     let key = id.to_string();
     let row = blocking(move || registry.get_job(&key).map_err(|e| e.to_string())).await?;
@@ -236,7 +228,7 @@ fn query_int(
     name: &str,
     default: i64,
     max: i64,
-) -> Result<i64, JobError> {
+) -> Result<i64, HttpError> {
     match query_value(query, name) {
         None => Ok(default),
         Some(v) => match v.parse::<i64>() {
@@ -262,7 +254,7 @@ async fn status_body(
     state: &AppState,
     job: JobRow,
     query: &[(String, String)],
-) -> Result<Value, JobError> {
+) -> Result<Value, HttpError> {
     let offset = query_int(query, "offset", 0, i64::MAX)?;
     let limit = query_int(query, "limit", 1000, 10_000)?;
     let filter = query_value(query, "state").map(str::to_string);
@@ -303,12 +295,11 @@ async fn status_body(
 pub async fn status(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
+    AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let run = async {
-        let user = crate::auth::authenticate(state.registry.clone(), &headers).await?;
         let job = own_job(&state, &user, &id).await?;
         Ok(axum::Json(status_body(&state, job, &query).await?).into_response())
     };
@@ -318,11 +309,10 @@ pub async fn status(
 pub async fn list(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let run = async {
-        let user = crate::auth::authenticate(state.registry.clone(), &headers).await?;
         let limit = query_int(&query, "limit", 100, 10_000)?;
         let registry = state.registry.clone();
         let jobs = blocking(move || {
@@ -347,11 +337,11 @@ pub async fn list(
 pub async fn cancel(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
+    AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
     let run = async {
-        let (user, jobs) = caller(&state, &headers).await?;
+        let jobs = jobs_of(&state)?;
         own_job(&state, &user, &id).await?;
         if jobs.cancel(&id) {
             tracing::info!(request_id = rid, job = id, "job cancelled");

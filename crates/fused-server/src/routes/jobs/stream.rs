@@ -7,14 +7,15 @@ use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
 use super::super::observe::RequestId;
 use super::super::AppState;
-use super::{answer, caller, own_job, query_value, RECORDS_CONTENT_TYPE};
+use super::{answer, jobs_of, own_job, query_value, RECORDS_CONTENT_TYPE};
+use crate::auth::AuthUser;
 use crate::jobs::writer::Progress;
 
 /// Bytes read from the spool per chunk.
@@ -40,12 +41,12 @@ impl http_body::Body for ChannelBody {
 pub async fn results(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
+    AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let run = async {
-        let (user, jobs) = caller(&state, &headers).await?;
+        let jobs = jobs_of(&state)?;
         let follow = match query_value(&query, "follow").map(str::to_ascii_lowercase) {
             None => true,
             Some(v) => match v.as_str() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fused_core::package::UdfPackage;
 use fused_core::runcache::{key, DEFAULT_MAX_AGE};
@@ -22,7 +22,8 @@ use super::super::access::own_udf;
 use super::super::observe::RequestId;
 use super::super::params::{self, option_text, OutputChoice, ParamError};
 use super::super::AppState;
-use super::{answer, blocking, caller, JobError};
+use super::{answer, blocking, jobs_of};
+use crate::auth::AuthUser;
 use crate::error::HttpError;
 use crate::jobs::model::{JobSpec, TaskArgs};
 use crate::prepared::{ParamSpec, PreparedUdf};
@@ -71,12 +72,12 @@ struct TaskIn {
 
 /// The second pass over the body: only `tasks`, each checked and turned into the JSON its
 /// row stores as soon as it is read, so a 100,000-task body never exists as 100,000 parsed
-/// tasks. A refused task stops the parse; its [`JobError`] is kept in `refused`.
+/// tasks. A refused task stops the parse; its [`HttpError`] is kept in `refused`.
 struct TasksPass<'a> {
     schema: Option<&'a BTreeMap<String, ParamSpec>>,
     fixed: &'a Map<String, Value>,
     ignored: RefCell<Vec<String>>,
-    refused: RefCell<Option<JobError>>,
+    refused: RefCell<Option<HttpError>>,
 }
 
 impl<'de> DeserializeSeed<'de> for &TasksPass<'_> {
@@ -126,7 +127,7 @@ impl<'de> DeserializeSeed<'de> for &TasksPass<'_> {
                         Ok(None) => return Ok(out),
                         Err(e) => return Err(serde::de::Error::custom(format!("task {i}: {e}"))),
                     };
-                    let refuse = |e: JobError| {
+                    let refuse = |e: HttpError| {
                         *pass.refused.borrow_mut() = Some(e);
                         serde::de::Error::custom("refused")
                     };
@@ -182,7 +183,11 @@ struct JobUdf {
     saved: Option<String>,
 }
 
-async fn job_udf(state: &AppState, user: &User, body: &mut SubmitBody) -> Result<JobUdf, JobError> {
+async fn job_udf(
+    state: &AppState,
+    user: &User,
+    body: &mut SubmitBody,
+) -> Result<JobUdf, HttpError> {
     match (body.udf.take(), body.saved.take()) {
         (Some(pkg), None) => {
             let udf = serde_json::to_value(&pkg)
@@ -230,7 +235,7 @@ fn refused(
     expected: &str,
     value: &str,
     why: &str,
-) -> JobError {
+) -> HttpError {
     let message = match index {
         Some(i) => format!("task {i}: {why}"),
         None => why.to_string(),
@@ -243,7 +248,7 @@ fn validated(
     index: Option<usize>,
     schema: Option<&BTreeMap<String, ParamSpec>>,
     given: Map<String, Value>,
-) -> Result<params::Validated, JobError> {
+) -> Result<params::Validated, HttpError> {
     params::validate(schema, given.into_iter().collect()).map_err(|e| match e {
         ParamError::Schema(msg) => super::bad_schema(msg),
         ParamError::Value {
@@ -263,7 +268,7 @@ fn check_task(
     schema: Option<&BTreeMap<String, ParamSpec>>,
     fixed: &Map<String, Value>,
     ignored: &mut Vec<String>,
-) -> Result<String, JobError> {
+) -> Result<String, HttpError> {
     let tile = match task.tile {
         None | Some(Value::Null) => None,
         Some(t) => {
@@ -303,7 +308,7 @@ fn options(
     state: &AppState,
     body: &mut SubmitBody,
     udf_max_age: Option<u64>,
-) -> Result<(u32, Option<u64>, u64), JobError> {
+) -> Result<(u32, Option<u64>, u64), HttpError> {
     let max_retry = match body.max_retry.take() {
         None | Some(Value::Null) => 2,
         Some(v) => {
@@ -348,7 +353,7 @@ fn parse_tasks(
     schema: Option<&BTreeMap<String, ParamSpec>>,
     fixed: &Map<String, Value>,
     ignored: Vec<String>,
-) -> Result<(Vec<String>, Vec<String>), JobError> {
+) -> Result<(Vec<String>, Vec<String>), HttpError> {
     let pass = TasksPass {
         schema,
         fixed,
@@ -367,19 +372,19 @@ fn parse_tasks(
 pub async fn submit(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
-    headers: HeaderMap,
+    AuthUser(user): AuthUser,
     body: Bytes,
 ) -> Response {
-    answer(submit_inner(&state, &rid, &headers, &body).await, &rid)
+    answer(submit_inner(&state, &rid, user, &body).await, &rid)
 }
 
 async fn submit_inner(
     state: &AppState,
     rid: &str,
-    headers: &HeaderMap,
+    user: User,
     raw: &[u8],
-) -> Result<Response, JobError> {
-    let (user, jobs) = caller(state, headers).await?;
+) -> Result<Response, HttpError> {
+    let jobs = jobs_of(state)?;
     let mut body: SubmitBody = serde_json::from_slice(raw).map_err(|e| {
         HttpError::bad_request(format!(
             "invalid request body: expected JSON {{\"udf\" or \"saved\", \"tasks\": [..]}}: {e}"
