@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
 from typing import Any, Optional
 
 from fused._task import Cancelled, describe
-from fused._worker import Worker, _Protocol, _watch_parent
+from fused._worker import Worker, _Protocol, serve, start_process
 
 # The two error kinds of the Dask executor (the lead adds them to Rust `WorkerErrorKind`,
 # i.e. `fused._native.WORKER_ERROR_KINDS`; they are named here until then).
@@ -197,14 +196,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.exit(
             2, "the Dask executor needs the distributed package: pip install fused-rs[dask]\n"
         )
-    proto = _Protocol()
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except (ValueError, OSError):
-        pass
-    _watch_parent()
-    import json
-
+    proto = start_process()
     bridge = Bridge(args.scheduler, proto, timeout)
     while True:  # the hello waits for the cluster (the server's start timeout applies)
         try:
@@ -213,21 +205,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         except _Unavailable as exc:
             print(f"fused._dask_bridge: {exc}; retrying", file=sys.stderr, flush=True)
             threading.Event().wait(1.0)
-    hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]}
-    proto.write(json.dumps(hello).encode())
     try:
-        signal.signal(signal.SIGUSR1, bridge.on_cancel)
-    except (ValueError, OSError, AttributeError):
-        pass
-    while True:
-        frame = proto.read()
-        if frame is None:
-            bridge._drop()
-            return 0
-        req = json.loads(frame)
-        if not isinstance(req, dict) or "task_id" not in req:
-            raise ValueError(f"invalid request: expected an object with task_id, got {frame!r}")
-        bridge.run(req)
+        return serve(proto, bridge.run, bridge.on_cancel)
+    finally:
+        bridge._drop()
 
 
 if __name__ == "__main__":

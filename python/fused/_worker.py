@@ -37,7 +37,7 @@ import struct
 import sys
 import threading
 import time
-from typing import Any, BinaryIO, Optional
+from typing import Any, BinaryIO, Callable, Optional
 
 from fused._canonical import canonical  # noqa: F401 (fused._worker.canonical, as before)
 from fused._task import (
@@ -145,13 +145,38 @@ class Worker:
         self.proto.write(json.dumps(header).encode(), *frames)
 
 
-def main() -> int:
+def start_process() -> _Protocol:
+    """What a worker program does first: its private protocol pipe, SIGINT ignored (the
+    server stops it), and an exit when the server is gone."""
     proto = _Protocol()
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except (ValueError, OSError):
         pass
     _watch_parent()
+    return proto
+
+
+def serve(proto: _Protocol, handle: Callable[[dict[str, Any]], None], on_cancel: Any) -> int:
+    """Say hello, then answer requests with `handle` until EOF; SIGUSR1 calls `on_cancel`."""
+    hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]}
+    proto.write(json.dumps(hello).encode())
+    try:
+        signal.signal(signal.SIGUSR1, on_cancel)
+    except (ValueError, OSError, AttributeError):
+        pass
+    while True:
+        frame = proto.read()
+        if frame is None:
+            return 0
+        req = json.loads(frame)
+        if not isinstance(req, dict) or "task_id" not in req:
+            raise ValueError(f"invalid request: expected an object with task_id, got {frame!r}")
+        handle(req)
+
+
+def main() -> int:
+    proto = start_process()
     import geopandas  # noqa: F401
     import numpy  # noqa: F401
     import pandas  # noqa: F401
@@ -162,18 +187,9 @@ def main() -> int:
     import fused  # noqa: F401
     import fused._load  # noqa: F401
 
-    hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]}
-    proto.write(json.dumps(hello).encode())
     worker = Worker(proto)
-    try:
-        signal.signal(signal.SIGUSR1, worker.on_cancel)
-    except (ValueError, OSError, AttributeError):
-        pass
-    while True:
-        frame = proto.read()
-        if frame is None:
-            return 0
-        req = json.loads(frame)
+
+    def handle(req: dict[str, Any]) -> None:
         try:
             worker.run(req)
         except _Cancelled as exc:
@@ -181,6 +197,8 @@ def main() -> int:
             header = {"task_id": str(req["task_id"]), "ok": False, "stdout": "", "stderr": ""}
             header["error"] = _describe(exc, "call")
             worker._answer(header, None, req)
+
+    return serve(proto, handle, worker.on_cancel)
 
 
 if __name__ == "__main__":
