@@ -23,6 +23,7 @@ import psutil
 import pytest
 import shapely
 from harness import Cluster
+from map_udfs import double, frame, points
 
 import fused
 from fused.types import UdfRuntimeError, UdfTimeoutError
@@ -46,27 +47,6 @@ def client(cluster):
 
 
 # -- UDFs ------------------------------------------------------------------------------
-
-
-@fused.udf
-def double(n: int = 0):
-    print(f"n={n}")
-    return n * 2
-
-
-@fused.udf
-def frame(n: int, label: str = "a"):
-    import pandas as pd
-
-    return pd.DataFrame({"v": [n, n + 1], "label": [label, label]})
-
-
-@fused.udf
-def points(n: int):
-    import geopandas as gpd
-    import shapely
-
-    return gpd.GeoDataFrame({"n": [n]}, geometry=[shapely.Point(n, n)], crs="EPSG:3857")
 
 
 @fused.udf
