@@ -42,6 +42,18 @@ pub fn parent_of(path: &Path) -> PathBuf {
 /// over `path`. The parent folder is created when missing; on failure the temporary file is
 /// removed and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_renamed(path, bytes, true)
+}
+
+/// [`write_atomic`] without the sync: for files whose readers check them (a checksum), so
+/// that one left incomplete by a power cut is found and dropped, never trusted. The run
+/// cache's entries are such files, written once per computed result: a sync each would cost
+/// more than the result (milliseconds on a network disk).
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_renamed(path, bytes, false)
+}
+
+fn write_renamed(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     fs::create_dir_all(parent_of(path))?;
     let tmp = TempPath::new(temp_sibling(path, "tmp"));
     let mut f = fs::OpenOptions::new()
@@ -49,7 +61,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .create_new(true)
         .open(tmp.path())?;
     f.write_all(bytes)?;
-    f.sync_data()?;
+    if sync {
+        f.sync_data()?;
+    }
     drop(f);
     fs::rename(tmp.path(), path)?;
     tmp.keep();

@@ -75,7 +75,8 @@ impl DiskStore {
         let Some(path) = self.path(namespace, key) else {
             return Err(std::io::Error::other("invalid cache key"));
         };
-        crate::fsutil::write_atomic(&path, &entry.encode())
+        // entries carry a checksum, checked on every read
+        crate::fsutil::write_atomic_unsynced(&path, &entry.encode())
     }
 
     pub fn remove(&self, namespace: &str, key: &str) -> bool {
