@@ -1,24 +1,30 @@
-"""The server on `--executor dask` against `--executor local`, and against Dask's own
-`client.map` on the same cluster, in one run, as ratios (issue: our overhead over Dask's own at
-most 20%); then how long a task whose UDF kills its Dask worker takes to fail, and until the
-cluster is whole again.
+"""The server on `--executor dask` against `--executor local`, and against Dask's own client
+on the same cluster, in one run, as ratios (issue: our overhead over Dask's own at most 20%);
+then how long a task whose UDF kills its Dask worker takes to fail, and until the cluster is
+whole again.
 
 One `dask scheduler` and 2 `dask worker` processes (1 thread each, under their nannies) on
 127.0.0.1, started with the `dask` CLI as a user would, and two `fused-server` binaries with
-2 workers: `--executor local` (2 local worker processes) and `--executor dask
---dask-scheduler ADDR` (its slots are the tasks in flight to the cluster; `--dask-slots`,
-default 4, so the cluster's workers always have the next task queued, as `client.map` gives
-them). The load: `--clients` threads (default 8), each with a keep-alive HTTP connection,
-POSTing shipped code to `/api/v1/run/udf` (no-op: `return n` with a new `n` each time, so no
-result-cache hit) or tiles to `/api/v1/run/udf/tiles/{z}/{x}/{y}` (a UDF that sleeps 10 ms, every
-tile new).
+`--workers 2`: `--executor local` (2 local worker processes) and `--executor dask
+--dask-scheduler ADDR` (one bridge process carrying every task, `--dask-in-flight` tasks on
+the cluster at once: default 8, the server's own default for `--workers 2`). The load:
+`--clients` threads (default 32), each with a keep-alive HTTP connection, POSTing shipped
+code to `/api/v1/run/udf` (no-op: `return n` with a new `n` each time, so no result-cache
+hit) or tiles to `/api/v1/run/udf/tiles/{z}/{x}/{y}` (a UDF that sleeps 10 ms, every tile
+new); and one job (`POST /api/v1/jobs`) of the same no-op tasks.
 
-The bare baseline is `client.map` of the same work on the same cluster (`abs` for the no-op,
-`time.sleep(0.01)` for a tile: stdlib functions, sent by reference like the bridge's
-`fused._dask.run_request`; `pure=False`, then `gather`), i.e. what Dask itself costs per task
-without HTTP, the server, the bridge or our canonical result encoding.
+Two bare baselines run the same work on the same cluster with Dask's own client (`abs` for
+the no-op, `time.sleep(0.01)` for a tile: stdlib functions, sent by reference like the
+bridge's `fused._dask.run_request`; `pure=False`), i.e. what Dask itself costs per task
+without HTTP, the server, the bridge or our canonical result encoding:
 
-    .venv/bin/python bench/bench_dask_server.py [--n 2000] [--tiles 400] [--clients 8]
+- `client.map` of the whole list, then `gather` (every task known up front, in one message);
+- the same number of tasks in flight as the server keeps (`--dask-in-flight`), a new
+  `client.submit` as each finishes (`as_completed`): how Dask runs work that arrives one
+  request at a time, as a server's does.
+
+    .venv/bin/python bench/bench_dask_server.py [--n 2000] [--tiles 400] [--clients 32]
+        [--dask-in-flight 8]
 
 `bench/bench_map.py` runs it at the end (unless `--skip-dask`).
 """
@@ -108,11 +114,45 @@ def through_server(srv: Server, n: int, tiles: int, clients: int) -> dict[str, f
     post_all(srv.port, srv.key, tile_bodies(12, 8), clients)
     noop_s = post_all(srv.port, srv.key, noop_bodies(0, n), clients)
     tile_s = post_all(srv.port, srv.key, tile_bodies(10, tiles), clients)
-    return {"noop_per_s": n / noop_s, "tiles_s": tile_s}
+    job_s = run_job(srv, n)
+    return {"noop_per_s": n / noop_s, "tiles_s": tile_s, "job_per_s": n / job_s}
 
 
-def bare_client_map(address: str, n: int, tiles: int) -> dict[str, float]:
-    from distributed import Client
+def run_job(srv: Server, n: int) -> float:
+    """Seconds from submitting a job of `n` no-op tasks until it is done."""
+    body = {
+        "udf": {"name": "noop", "code": NOOP},
+        "schema": SCHEMA,
+        "tasks": [{"parameters": {"n": str(10**8 + i)}} for i in range(n)],
+        "cache": False,
+    }
+    started = time.perf_counter()
+    reply = srv.request("POST", "/api/v1/jobs", body, key=srv.key, timeout=120)
+    assert reply.status == 201, reply.body
+    job = reply.json()["id"]
+    while True:
+        status = srv.request("GET", f"/api/v1/jobs/{job}", key=srv.key).json()
+        if status["state"] != "running":
+            break
+        time.sleep(0.01)
+    took = time.perf_counter() - started
+    assert status["counts"]["ok"] == n, status["counts"]
+    return took
+
+
+def bare_client(address: str, n: int, tiles: int, in_flight: int) -> dict[str, float]:
+    from distributed import Client, as_completed
+
+    def bounded(client: Client, fn, args: list) -> float:
+        todo = iter(args)
+        started = time.perf_counter()
+        first = [client.submit(fn, a, pure=False) for a, _ in zip(todo, range(in_flight))]
+        done = as_completed(first, with_results=True)
+        for _future, _result in done:
+            more = next(todo, None)
+            if more is not None:
+                done.add(client.submit(fn, more, pure=False))
+        return time.perf_counter() - started
 
     with Client(address, set_as_default=False) as client:
         # stdlib functions: sent by reference, as the bridge's `fused._dask.run_request` is
@@ -125,7 +165,16 @@ def bare_client_map(address: str, n: int, tiles: int) -> dict[str, float]:
         started = time.perf_counter()
         client.gather(client.map(time.sleep, [0.01] * tiles, pure=False))
         tile_s = time.perf_counter() - started
-    return {"noop_per_s": n / noop_s, "tiles_s": tile_s}
+        # as_completed(with_results=True) gathers through the current client
+        with client.as_current():
+            noop_bounded_s = bounded(client, abs, list(range(n)))
+            tile_bounded_s = bounded(client, time.sleep, [0.01] * tiles)
+    return {
+        "noop_per_s": n / noop_s,
+        "tiles_s": tile_s,
+        "noop_bounded_per_s": n / noop_bounded_s,
+        "tiles_bounded_s": tile_bounded_s,
+    }
 
 
 def crash_timing(srv: Server, cluster: Cluster, workers: int) -> dict[str, float]:
@@ -158,11 +207,12 @@ def run(n: int, tiles: int, clients: int, slots: int) -> dict[str, dict[str, flo
         finally:
             local.stop()
         dask_args = ["--executor", "dask", "--dask-scheduler", cluster.address]
-        dask = Server(binary(), data / "dask", slots, extra_args=dask_args)
+        dask_args += ["--dask-in-flight", str(slots)]
+        dask = Server(binary(), data / "dask", 2, extra_args=dask_args)
         try:
             dask.wait_workers(slots)
             figures["dask"] = through_server(dask, n, tiles, clients)
-            figures["bare"] = bare_client_map(cluster.address, n, tiles)
+            figures["bare"] = bare_client(cluster.address, n, tiles, slots)
             figures["crash"] = crash_timing(dask, cluster, 2)
         finally:
             dask.stop()
@@ -172,27 +222,36 @@ def run(n: int, tiles: int, clients: int, slots: int) -> dict[str, dict[str, flo
     return figures
 
 
-def report(n: int = 2000, tiles: int = 400, clients: int = 8, slots: int = 4) -> None:
+def report(n: int = 2000, tiles: int = 400, clients: int = 32, slots: int = 8) -> None:
     f = run(n, tiles, clients, slots)
     ideal = tiles * 0.01 / 2
-    print(
-        f"\nThe server on `--executor dask` ({slots} slots, 2 Dask workers) vs `--executor local`"
-        f" (2 workers) vs a bare `client.map`; {clients} HTTP clients; load average"
-        f" {os.getloadavg()[0]:.1f}\n"
-    )
-    print(
-        "| workload | server, local pool | server, Dask | bare `client.map`"
-        " | Dask server over bare |"
-    )
-    print("|---|---:|---:|---:|---:|")
     lo, da, ba = f["local"], f["dask"], f["bare"]
     print(
-        f"| {n:,} no-op tasks, tasks/s | {lo['noop_per_s']:,.0f} | {da['noop_per_s']:,.0f}"
-        f" | {ba['noop_per_s']:,.0f} | {ba['noop_per_s'] / da['noop_per_s'] - 1:+.0%} |"
+        f"\nThe server with `--workers 2` on `--executor local` and on `--executor dask`"
+        f" ({slots} in flight, 2 single-threaded Dask workers), against Dask's own client on"
+        f" the same cluster; {clients} HTTP clients; load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print(
+        "| workload | server, local pool | server, Dask | bare `client.map` (all at once)"
+        f" | bare client, {slots} in flight | Dask server vs `client.map`"
+        f" | Dask server vs bare, {slots} in flight |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| {n:,} no-op requests, tasks/s | {lo['noop_per_s']:,.0f} | {da['noop_per_s']:,.0f}"
+        f" | {ba['noop_per_s']:,.0f} | {ba['noop_bounded_per_s']:,.0f}"
+        f" | {ba['noop_per_s'] / da['noop_per_s']:.2f}x slower"
+        f" | {ba['noop_bounded_per_s'] / da['noop_per_s']:.2f}x slower |"
+    )
+    print(
+        f"| a job of {n:,} no-op tasks, tasks/s | {lo['job_per_s']:,.0f}"
+        f" | {da['job_per_s']:,.0f} | | | {ba['noop_per_s'] / da['job_per_s']:.2f}x slower"
+        f" | {ba['noop_bounded_per_s'] / da['job_per_s']:.2f}x slower |"
     )
     print(
         f"| {tiles:,} tiles x 10 ms, seconds (ideal {ideal:.1f}) | {lo['tiles_s']:.2f}"
-        f" | {da['tiles_s']:.2f} | {ba['tiles_s']:.2f} | {da['tiles_s'] / ba['tiles_s'] - 1:+.0%} |"
+        f" | {da['tiles_s']:.2f} | {ba['tiles_s']:.2f} | {ba['tiles_bounded_s']:.2f}"
+        f" | {da['tiles_s'] / ba['tiles_s']:.2f}x | {da['tiles_s'] / ba['tiles_bounded_s']:.2f}x |"
     )
     c = f["crash"]
     print(
@@ -206,10 +265,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--tiles", type=int, default=400)
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--dask-slots", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--dask-in-flight", type=int, default=8)
     args = ap.parse_args()
-    report(args.n, args.tiles, args.clients, args.dask_slots)
+    report(args.n, args.tiles, args.clients, args.dask_in_flight)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -223,6 +222,11 @@ class Bridge:
         self.proc.stdin.flush()
         return task_id
 
+    def cancel(self, task_id: str) -> None:
+        data = json.dumps({"cancel": task_id}).encode()
+        self.proc.stdin.write(_LEN.pack(len(data)) + data)
+        self.proc.stdin.flush()
+
     def answer(self) -> tuple[dict, bytes | None]:
         header = json.loads(self.read())
         payload = self.read() if header.get("payload") == {"inline": True} else None
@@ -270,6 +274,7 @@ def t():
 def test_bridge_speaks_the_worker_protocol(cluster, tmp_path):
     bridge = Bridge(cluster.address)
     assert bridge.hello["ready"] is True and bridge.hello["pid"] == bridge.proc.pid
+    assert bridge.hello["mux"] is True
     task = bridge.send(ECHO, str(tmp_path), parameters={"n": 3}, run_key="k1")
     header, payload = bridge.answer()
     assert header["task_id"] == task and header["ok"] is True and header["kind"] == "json"
@@ -285,13 +290,13 @@ def test_bridge_speaks_the_worker_protocol(cluster, tmp_path):
     assert header["task_id"] == task and header["ok"] is False
     assert header["error"]["kind"] == "worker_crash"
     assert "died" in header["error"]["errormsg"]
-    # SIGUSR1 cancels the running request
-    bridge.send(HANG, str(tmp_path))
+    # a cancel frame cancels the running request: answered at once, its worker freed
+    task = bridge.send(HANG, str(tmp_path))
     time.sleep(1.0)
     started = time.monotonic()
-    bridge.proc.send_signal(signal.SIGUSR1)
+    bridge.cancel(task)
     header, _ = bridge.answer()
-    assert header["error"]["kind"] == "cancelled"
+    assert header["task_id"] == task and header["error"]["kind"] == "cancelled"
     assert time.monotonic() - started < 5
     cluster.wait_workers(2)
     bridge.send(ECHO, str(tmp_path), parameters={"n": 4})
@@ -413,22 +418,68 @@ def t(path: str):
 
 def test_identical_concurrent_requests_share_one_dask_task(cluster, tmp_path):
     log = tmp_path / "runs.log"
-    first, second = Bridge(cluster.address), Bridge(cluster.address)
+    bridge = Bridge(cluster.address)
     try:
         params = {"path": str(log)}
-        a = first.send(COUNTED, str(tmp_path), parameters=params, run_key="same-key")
-        b = second.send(COUNTED, str(tmp_path), parameters=params, run_key="same-key")
-        (ha, pa), (hb, pb) = first.answer(), second.answer()
-        assert (ha["task_id"], hb["task_id"]) == (a, b)  # each answer names its own request
-        assert ha["ok"] and hb["ok"] and json.loads(pa) == json.loads(pb) == "done"
+        a = bridge.send(COUNTED, str(tmp_path), parameters=params, run_key="same-key")
+        b = bridge.send(COUNTED, str(tmp_path), parameters=params, run_key="same-key")
+        answers = dict((h["task_id"], (h, p)) for h, p in (bridge.answer(), bridge.answer()))
+        assert set(answers) == {a, b}  # each answer names its own request
+        assert all(h["ok"] and json.loads(p) == "done" for h, p in answers.values())
         assert log.read_text() == "ran\n"  # one Dask task ran it
+        # cancelling one of two requests that share a task leaves the other its answer
+        a = bridge.send(COUNTED, str(tmp_path), parameters=params, run_key="shared-2")
+        b = bridge.send(COUNTED, str(tmp_path), parameters=params, run_key="shared-2")
+        time.sleep(0.3)
+        bridge.cancel(a)
+        first, second = bridge.answer(), bridge.answer()
+        assert (first[0]["task_id"], first[0]["error"]["kind"]) == (a, "cancelled")
+        assert second[0]["task_id"] == b and second[0]["ok"] is True
+        assert log.read_text() == "ran\n" * 2
         # without a run_key every request is its own task
-        first.send(COUNTED, str(tmp_path), parameters=params)
-        second.send(COUNTED, str(tmp_path), parameters=params)
-        assert first.answer()[0]["ok"] and second.answer()[0]["ok"]
-        assert log.read_text() == "ran\n" * 3
+        bridge.send(COUNTED, str(tmp_path), parameters=params)
+        bridge.send(COUNTED, str(tmp_path), parameters=params)
+        assert bridge.answer()[0]["ok"] and bridge.answer()[0]["ok"]
+        assert log.read_text() == "ran\n" * 4
     finally:
-        assert first.close() == 0 and second.close() == 0
+        assert bridge.close() == 0
+
+
+SLEEP_N = """
+import fused
+
+@fused.udf
+def t(n: int = 0):
+    import time
+    time.sleep(0.05 * n)
+    return {"n": n}
+"""
+
+
+def test_bridge_carries_many_requests_at_once(cluster, tmp_path):
+    """Requests do not wait for each other: 9 sent together run on both Dask workers and
+    are answered as they finish (the quick ones before the slow one sent first), each once."""
+    bridge = Bridge(cluster.address)
+    try:
+        order = [40] + list(range(8))
+        started = time.monotonic()
+        sent = {bridge.send(SLEEP_N, str(tmp_path), parameters={"n": n}): n for n in order}
+        answers = [bridge.answer() for _ in sent]
+        took = time.monotonic() - started
+        got = [(h["task_id"], json.loads(p)["n"]) for h, p in answers]
+        assert sorted(got) == sorted(sent.items())  # every request once, with its own value
+        assert got[-1][1] == 40  # the 2 s task, sent first, is answered last
+        # one at a time this is 3.4 s of sleeping; on two workers 2 s
+        assert took < 3.0, took
+        # a cancel for a task it does not know (already answered) is answered, harmlessly
+        bridge.cancel(got[0][0])
+        header, _ = bridge.answer()
+        assert header["task_id"] == got[0][0] and header["error"]["kind"] == "cancelled"
+        task = bridge.send(SLEEP_N, str(tmp_path), parameters={"n": 1})
+        header, payload = bridge.answer()
+        assert header["task_id"] == task and json.loads(payload) == {"n": 1}
+    finally:
+        assert bridge.close() == 0
 
 
 def test_tile_export_runs_on_the_cluster(cluster, tmp_path, monkeypatch):

@@ -6,7 +6,9 @@ when no scheduler is given (closed with the server)."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import time
 
 import psutil
@@ -59,23 +61,32 @@ def server(cluster, tmp_path_factory):
         binary(),
         tmp_path_factory.mktemp("dask-server"),
         2,
-        extra_args=["--executor", "dask", "--dask-scheduler", cluster.address],
+        extra_args=[
+            "--executor",
+            "dask",
+            "--dask-scheduler",
+            cluster.address,
+            "--dask-in-flight",
+            "6",
+        ],
     )
-    srv.wait_workers(2)
+    srv.wait_workers(6)
     yield srv
     assert srv.stop() == 0
 
 
 def test_requests_run_on_the_cluster(server):
     health = server.request("GET", "/health").json()
-    assert health["executor"] == "dask" and health["workers"]["alive"] == 2
+    # the slots are the tasks in flight to the cluster (--dask-in-flight)
+    assert health["executor"] == "dask" and health["workers"]["alive"] == 6
     r = server.run(SQUARE, schema={"n": "int"}, n=7)
     assert r.status == 200, r.body
     body = r.json()
     assert body["square"] == 49
-    # the UDF ran in a Dask worker process, not in the server's bridge
-    bridges = {c.pid for c in psutil.Process(server.proc.pid).children()}
-    assert body["pid"] not in bridges
+    # the UDF ran in a Dask worker process, not in the server's one bridge process
+    bridges = psutil.Process(server.proc.pid).children()
+    assert len(bridges) == 1 and "fused._dask_bridge" in " ".join(bridges[0].cmdline())
+    assert body["pid"] != bridges[0].pid
     # a cached repeat is served by the server itself
     again = server.run(SQUARE, schema={"n": "int"}, n=7)
     assert again.status == 200 and again.json() == body
@@ -172,7 +183,7 @@ def test_a_job_waits_out_a_lost_scheduler_and_loses_no_task(tmp_path):
     args = ["--executor", "dask", "--dask-scheduler", own.address]
     srv = Server(binary(), tmp_path / "job-data", 2, extra_args=args, env=env)
     try:
-        srv.wait_workers(2)
+        srv.wait_workers(8)  # 4 x --workers in flight
         body = {
             "udf": {"name": "slow", "code": SLOW},
             "schema": {"n": "int"},
@@ -218,3 +229,92 @@ def test_a_job_waits_out_a_lost_scheduler_and_loses_no_task(tmp_path):
     finally:
         srv.stop()
         own.close()
+
+
+TICKING = """
+@fused.udf
+def udf(path: str = "", seconds: float = 30.0):
+    import time
+    with open(path, "a") as f:
+        f.write("started\\n")
+    for _ in range(int(seconds * 10)):
+        time.sleep(0.1)
+        with open(path, "a") as f:
+            f.write("tick\\n")
+    return "finished"
+"""
+
+
+def _cluster_idle(cluster: Cluster, within: float) -> bool:
+    """Whether no Dask worker runs a task within `within` seconds."""
+    from distributed import Client
+
+    with Client(cluster.address, set_as_default=False) as client:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if not any(client.processing().values()):
+                return True
+            time.sleep(0.05)
+    return False
+
+
+def _still(path, quiet: float = 0.6) -> bool:
+    """Whether the file stops growing (its UDF stopped)."""
+    before = path.read_text()
+    time.sleep(quiet)
+    return path.read_text() == before
+
+
+def test_a_client_that_goes_away_cancels_its_dask_task(server, cluster, tmp_path):
+    marker = tmp_path / "ticks.txt"
+    body = json.dumps(
+        {
+            "udf": {"name": "tick", "code": TICKING},
+            "schema": {"path": "str", "seconds": "float"},
+            "parameters": {"path": str(marker), "seconds": 30},
+        }
+    )
+    head = (
+        f"POST /api/v1/run/udf?cache=false HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {server.key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(head.encode() + body.encode())
+    deadline = time.monotonic() + 30
+    while not (marker.exists() and "tick" in marker.read_text()):
+        assert time.monotonic() < deadline, "the UDF did not start"
+        time.sleep(0.05)
+    sock.close()
+    # the Dask task is cancelled and its UDF stopped: the worker is free in seconds, not 30
+    assert _cluster_idle(cluster, 5.0)
+    assert _still(marker)
+    assert server.request("GET", "/health").json()["workers"]["busy"] == 0
+    ok = server.run(SQUARE, schema={"n": "int"}, n=12)
+    assert ok.status == 200 and ok.json()["square"] == 144
+
+
+def test_cancelling_a_job_cancels_its_dask_tasks(server, cluster, tmp_path):
+    log = tmp_path / "job-ticks.txt"
+    body = {
+        "udf": {"name": "tick", "code": TICKING},
+        "schema": {"path": "str", "seconds": "float"},
+        "tasks": [{"parameters": {"path": str(log), "seconds": str(20 + i)}} for i in range(12)],
+        "cache": False,
+    }
+    reply = server.request("POST", "/api/v1/jobs", body, key=server.key)
+    assert reply.status == 201, reply.body
+    job = reply.json()["id"]
+    deadline = time.monotonic() + 30
+    while not (log.exists() and log.read_text().count("started") >= 2):
+        assert time.monotonic() < deadline, "the job's tasks did not start"
+        time.sleep(0.05)
+    started = time.monotonic()
+    status = server.request("DELETE", f"/api/v1/jobs/{job}", key=server.key).json()
+    assert time.monotonic() - started < 5
+    assert status["state"] == "cancelled" and status["counts"]["ok"] == 0
+    assert status["counts"]["cancelled"] == 12
+    # the running UDFs stop on the cluster; nothing else starts
+    assert _cluster_idle(cluster, 5.0)
+    assert _still(log)
+    assert log.read_text().count("started") <= 2 + 1  # at most one more had been handed over

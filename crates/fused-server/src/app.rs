@@ -91,9 +91,13 @@ pub async fn serve_until(
                 })?,
             )
         }
-        ExecutorChoice::Dask { scheduler } => {
+        ExecutorChoice::Dask {
+            scheduler,
+            in_flight,
+        } => {
             let dask = DaskConfig {
                 scheduler: scheduler.clone(),
+                in_flight: *in_flight,
                 worker_memory: (config.worker_memory_mb > 0)
                     .then_some(config.worker_memory_mb << 20),
             };
@@ -113,10 +117,11 @@ pub async fn serve_until(
         .with_limits(config.timeout, config.max_timeout)
         .with_basemap_style(config.basemap_style.clone())
         .with_tilesets(data_dir.join("tilesets"))
-        // jobs get every worker but one, so interactive requests always find one free
+        // jobs get every worker (on Dask: every task in flight) but one, so interactive
+        // requests always find one free
         .with_jobs(
             data_dir.join("jobs"),
-            config.workers.saturating_sub(1).max(1),
+            pool.stats().configured.saturating_sub(1).max(1),
         )
         .map_err(|source| ServeError::DataDir {
             path: data_dir.join("jobs").display().to_string(),

@@ -59,9 +59,11 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecutorChoice {
     Local,
-    /// `scheduler`: `--dask-scheduler` (`None`: an embedded `LocalCluster`).
+    /// `scheduler`: `--dask-scheduler` (`None`: an embedded `LocalCluster`); `in_flight`:
+    /// `--dask-in-flight` (default 4 x `--workers`).
     Dask {
         scheduler: Option<String>,
+        in_flight: usize,
     },
 }
 
@@ -255,11 +257,16 @@ pub struct ServeArgs {
     #[arg(long, env = "FUSED_SERVER_EXECUTOR", default_value = "local", value_name = "KIND",
           value_parser = executor_kind)]
     executor: String,
-    /// The Dask scheduler of --executor dask (tcp://HOST:PORT); --workers tasks are in flight
-    /// to it at once.
+    /// The Dask scheduler of --executor dask (tcp://HOST:PORT) [default: an embedded
+    /// LocalCluster of --workers processes].
     #[arg(long, env = "FUSED_SERVER_DASK_SCHEDULER", value_name = "ADDR",
           value_parser = dask_address)]
     dask_scheduler: Option<String>,
+    /// Tasks --executor dask keeps on the cluster at once; more wait in the server's queue
+    /// [default: 4 x --workers]. Time limits count from when a task is handed to the cluster.
+    #[arg(long, env = "FUSED_SERVER_DASK_IN_FLIGHT", value_name = "N",
+          value_parser = integer(1, 1 << 16))]
+    dask_in_flight: Option<u64>,
     /// Show the version.
     #[arg(short = 'V', long, action = clap::ArgAction::SetTrue)]
     version: bool,
@@ -286,6 +293,7 @@ impl ServeArgs {
             basemap_style: None,
             executor: "local".into(),
             dask_scheduler: None,
+            dask_in_flight: None,
             version: false,
         }
     }
@@ -314,6 +322,9 @@ impl ServeArgs {
             executor: if self.executor == "dask" {
                 ExecutorChoice::Dask {
                     scheduler: self.dask_scheduler,
+                    in_flight: self
+                        .dask_in_flight
+                        .map_or(workers.saturating_mul(4), |n| n as usize),
                 }
             } else {
                 ExecutorChoice::Local
@@ -388,12 +399,15 @@ where
             parsed.max_timeout.as_secs_f64()
         )));
     }
-    if parsed.dask_scheduler.is_some() && parsed.executor != "dask" {
-        return Err(ConfigError(
-            "--dask-scheduler: needs --executor dask (the default executor runs tasks on this \
-             machine)"
-                .into(),
-        ));
+    for (flag, given) in [
+        ("--dask-scheduler", parsed.dask_scheduler.is_some()),
+        ("--dask-in-flight", parsed.dask_in_flight.is_some()),
+    ] {
+        if given && parsed.executor != "dask" {
+            return Err(ConfigError(format!(
+                "{flag}: needs --executor dask (the default executor runs tasks on this machine)"
+            )));
+        }
     }
     Ok(Command::Serve(parsed.into_config()))
 }

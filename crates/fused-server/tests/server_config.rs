@@ -215,19 +215,25 @@ fn executor_flags_choose_local_or_dask_and_name_bad_values() {
     use fused_server::config::ExecutorChoice;
     assert_eq!(serve(&[]).executor, ExecutorChoice::Local);
     assert_eq!(
-        serve(&["--executor", "dask"]).executor,
-        ExecutorChoice::Dask { scheduler: None }
+        serve(&["--executor", "dask", "--workers", "3"]).executor,
+        ExecutorChoice::Dask {
+            scheduler: None,
+            in_flight: 12
+        }
     );
     assert_eq!(
         serve(&[
             "--executor",
             "DASK",
             "--dask-scheduler",
-            "tcp://10.0.0.5:8786"
+            "tcp://10.0.0.5:8786",
+            "--dask-in-flight",
+            "64"
         ])
         .executor,
         ExecutorChoice::Dask {
-            scheduler: Some("tcp://10.0.0.5:8786".into())
+            scheduler: Some("tcp://10.0.0.5:8786".into()),
+            in_flight: 64
         }
     );
     let err = error;
@@ -250,4 +256,11 @@ fn executor_flags_choose_local_or_dask_and_name_bad_values() {
     assert!(e.contains("--dask-scheduler"), "{e}");
     let e = err(&["--dask-scheduler", "tcp://10.0.0.5:8786"]);
     assert!(e.contains("needs --executor dask"), "{e}");
+    let e = err(&["--dask-in-flight", "8"]);
+    assert!(
+        e.contains("--dask-in-flight") && e.contains("needs --executor dask"),
+        "{e}"
+    );
+    let e = err(&["--executor", "dask", "--dask-in-flight", "0"]);
+    assert!(e.contains("--dask-in-flight"), "{e}");
 }

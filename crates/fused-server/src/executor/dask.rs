@@ -1,23 +1,24 @@
 //! The Dask executor: tasks run on a Dask `distributed` cluster instead of this machine's
 //! workers.
 //!
-//! It is the supervised pool of [`LocalPool`] with another worker program: each slot runs
-//! `python -m fused._dask_bridge --scheduler ADDR`, which speaks the worker protocol on its
-//! pipe (hello, request, answer) and hands each task to the cluster (`distributed.Client`),
-//! where the same `fused._worker` code runs it (a `WorkerPlugin` pre-imports the geo stack and
-//! keeps compiled code by code hash) and answers in the canonical form. So every guarantee
-//! of the pool holds unchanged: the per-task time limit, cancellation when the client goes
-//! away, a queue bound, spare bridges, and shutdown. What the cluster adds the bridge reports
-//! as error kinds the supervisor maps: `worker_crash` (a Dask worker died running the task:
-//! 502, the cluster's nanny replaces it) and `unavailable` (the scheduler cannot be reached:
-//! 503, and the bridge reconnects on the next task). The slots are the tasks in flight to the
-//! cluster (`--workers`).
+//! One bridge process, `python -m fused._dask_bridge --scheduler ADDR`, holds the
+//! `distributed.Client` and carries every task on one multiplexed pipe ([`super::mux`]):
+//! requests that arrive together go to the cluster in one `client.map`, answers come back
+//! tagged by task id, and a task whose caller went away or whose time ran out is cancelled
+//! with a cancel frame. On the cluster the same code as a local worker runs it
+//! (`fused._dask.run_request`: a `WorkerPlugin` pre-imports the geo stack and keeps compiled
+//! code by code hash) and answers in the canonical form. [`BridgePool`] keeps the bridge
+//! running (a new one when it dies), bounds the tasks in flight to the cluster
+//! (`--dask-in-flight`) and the queue in front of them, and enforces time limits. What the
+//! cluster adds the bridge reports as error kinds: `worker_crash` (a Dask worker died running
+//! the task: 502, the cluster's nanny replaces it) and `unavailable` (the scheduler cannot be
+//! reached: 503, and the bridge connects again for the next task).
 //!
 //! Without a scheduler address the server starts an embedded `LocalCluster` (one worker
 //! process per `--workers`, each with the worker memory limit) through
 //! `python -m fused._dask_cluster`, which prints the address and closes the cluster when its
 //! stdin closes (at shutdown, or if the server dies). The cluster starts in the background:
-//! the server answers at once (`/health` says "starting" until a bridge is up), tasks wait
+//! the server answers at once (`/health` says "starting" until the bridge is up), tasks wait
 //! for it, and a cluster that cannot start answers every task 503 with the reason.
 
 use std::process::Stdio;
@@ -28,7 +29,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use super::{ExecError, Executor, LocalPool, PoolConfig, PoolStats, RunFuture, Task};
+use super::bridge::BridgePool;
+use super::{ExecError, Executor, PoolConfig, PoolStats, RunFuture, Task};
 
 /// How long the embedded cluster may take to start and print its address.
 const CLUSTER_START: Duration = Duration::from_secs(120);
@@ -42,6 +44,8 @@ pub struct DaskConfig {
     pub scheduler: Option<String>,
     /// Memory limit of each embedded worker process in bytes (`None`: Dask's default).
     pub worker_memory: Option<u64>,
+    /// Tasks on the cluster at once (more wait in the server's queue).
+    pub in_flight: usize,
 }
 
 /// How far the executor has come.
@@ -49,8 +53,8 @@ pub struct DaskConfig {
 enum Started {
     /// The embedded cluster is starting.
     Starting,
-    /// The bridges run (or start) against this scheduler.
-    Ready(Arc<LocalPool>, String),
+    /// The bridge runs (or starts) against this scheduler.
+    Ready(Arc<BridgePool>, String),
     /// The embedded cluster could not start: why.
     Failed(String),
 }
@@ -68,18 +72,17 @@ impl DaskExecutor {
     /// `LocalCluster` started in the background. `cfg` gives the number of bridges, the time
     /// limits and the queue; its worker program is replaced. Needs a tokio runtime.
     pub fn start(mut cfg: PoolConfig, dask: DaskConfig) -> DaskExecutor {
-        let configured = cfg.workers.max(1);
+        let configured = dask.in_flight.max(1);
         let cluster: Arc<Mutex<Option<Child>>> = Arc::default();
-        // the memory limit is the Dask workers' (a bridge only waits); a bridge is not
-        // recycled (it holds no UDF state)
+        // the memory limit is the Dask workers' (the bridge only waits)
         cfg.worker_module = "fused._dask_bridge".into();
         cfg.memory_limit = None;
-        cfg.max_tasks = 0;
+        let embedded_workers = cfg.workers;
         let bridges = move |cfg: &mut PoolConfig, scheduler: &str| {
             cfg.worker_args = vec!["--scheduler".into(), scheduler.to_string()];
-            match LocalPool::start(cfg.clone()) {
+            match BridgePool::start(cfg.clone(), configured) {
                 Ok(pool) => Started::Ready(Arc::new(pool), scheduler.to_string()),
-                Err(e) => Started::Failed(format!("cannot start the bridges: {e}")),
+                Err(e) => Started::Failed(format!("cannot start the bridge: {e}")),
             }
         };
         let (tx, started) = watch::channel(Started::Starting);
@@ -89,7 +92,7 @@ impl DaskExecutor {
             let slot = cluster.clone();
             let memory = dask.worker_memory;
             tokio::spawn(async move {
-                let state = match start_cluster(&cfg, memory, &slot).await {
+                let state = match start_cluster(&cfg, embedded_workers, memory, &slot).await {
                     Ok(addr) => {
                         tracing::info!(scheduler = %addr, "embedded Dask cluster started");
                         bridges(&mut cfg, &addr)
@@ -109,7 +112,7 @@ impl DaskExecutor {
         }
     }
 
-    /// The scheduler the bridges talk to, once known.
+    /// The scheduler the bridge talks to, once known.
     pub fn scheduler(&self) -> Option<String> {
         match &*self.started.borrow() {
             Started::Ready(_, addr) => Some(addr.clone()),
@@ -117,7 +120,7 @@ impl DaskExecutor {
         }
     }
 
-    fn pool(&self) -> Option<Arc<LocalPool>> {
+    fn pool(&self) -> Option<Arc<BridgePool>> {
         match &*self.started.borrow() {
             Started::Ready(pool, _) => Some(pool.clone()),
             _ => None,
@@ -128,6 +131,7 @@ impl DaskExecutor {
 /// `python -m fused._dask_cluster`: its first stdout line is `{"address": ...}`.
 async fn start_cluster(
     cfg: &PoolConfig,
+    workers: usize,
     memory: Option<u64>,
     slot: &Mutex<Option<Child>>,
 ) -> Result<String, String> {
@@ -135,7 +139,7 @@ async fn start_cluster(
     cmd.arg("-m")
         .arg("fused._dask_cluster")
         .arg("--workers")
-        .arg(cfg.workers.to_string());
+        .arg(workers.to_string());
     if let Some(bytes) = memory {
         cmd.arg("--memory-limit").arg(bytes.to_string());
     }

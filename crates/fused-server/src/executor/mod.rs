@@ -1,9 +1,11 @@
 //! Where UDF code runs: the [`Executor`] trait and its default, [`LocalPool`] (a supervised pool
-//! of warm `python -m fused._worker` processes on this machine). Other backends (a Dask bridge)
-//! implement the same trait.
+//! of warm `python -m fused._worker` processes on this machine), and [`DaskExecutor`] (a Dask
+//! cluster, reached through one multiplexed bridge process).
 
+mod bridge;
 mod config;
 pub mod dask;
+mod mux;
 pub mod pool;
 pub mod protocol;
 mod supervise;

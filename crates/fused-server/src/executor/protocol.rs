@@ -98,6 +98,10 @@ pub struct Hello {
     pub pid: u32,
     #[serde(default)]
     pub python: String,
+    /// Many tasks in flight on the one pipe, answers in any order, cancels as frames
+    /// (`fused._dask_bridge`; see [`super::mux`]).
+    #[serde(default)]
+    pub mux: bool,
 }
 
 /// A tile, as sent to the worker (already validated).

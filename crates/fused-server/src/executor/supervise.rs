@@ -64,11 +64,7 @@ pub(super) async fn supervise(
             r = &mut run => break r,
             () = &mut deadline, if killed.is_none() => {
                 send_signal(pid, SIGKILL);
-                killed = Some(ExecError::Timeout(format!(
-                    "the UDF ran longer than its time limit of {} s and was stopped \
-                     (set another with the x-fused-timeout header, up to --max-timeout)",
-                    fmt_secs(limit)
-                )));
+                killed = Some(timeout_error(limit));
             }
             () = reply.closed(), if cancel_deadline.is_none() && killed.is_none() => {
                 send_signal(pid, SIGCANCEL);
@@ -102,30 +98,31 @@ pub(super) async fn supervise(
             tracing::warn!(pid, task = %task.task_id, "{err}; replacing the worker");
             (Err(err), After::Replace)
         }
-        (None, Ok(out)) => match &out.result {
-            Err(e) if e.kind() == Some(WorkerErrorKind::Cancelled) => {
-                (Err(ExecError::Cancelled), After::Keep)
-            }
-            // a bridge to another executor (Dask) reports its backend's failures
-            Err(e) if e.kind() == Some(WorkerErrorKind::WorkerCrash) => {
-                (Err(ExecError::WorkerCrash(e.errormsg.clone())), After::Keep)
-            }
-            Err(e) if e.kind() == Some(WorkerErrorKind::Unavailable) => {
-                (Err(ExecError::Unavailable(e.errormsg.clone())), After::Keep)
-            }
-            // sys.exit() in the UDF: the worker caught it and stays, the caller sees a crash.
-            Err(e) if e.kind() == Some(WorkerErrorKind::Exit) => (
-                Err(ExecError::WorkerCrash(format!(
-                    "worker {pid}: {} (the worker caught it and was kept)",
-                    e.errormsg
-                ))),
-                After::Keep,
-            ),
-            _ => (Ok(out), After::Keep),
-        },
+        (None, Ok(out)) => (outcome_of(out, pid), After::Keep),
     };
     let _ = reply.send(outcome);
     (after, took)
+}
+
+/// A worker's answer as the caller sees it: the failures a worker reports for its task but
+/// the UDF did not cause (cancelled, a Dask worker crash, an unreachable scheduler,
+/// `sys.exit()`) become the executor's errors; the rest is the task's output.
+pub(super) fn outcome_of(out: TaskOutput, pid: u32) -> Result<TaskOutput, ExecError> {
+    let Err(e) = &out.result else {
+        return Ok(out);
+    };
+    match e.kind() {
+        Some(WorkerErrorKind::Cancelled) => Err(ExecError::Cancelled),
+        // a bridge to another executor (Dask) reports its backend's failures
+        Some(WorkerErrorKind::WorkerCrash) => Err(ExecError::WorkerCrash(e.errormsg.clone())),
+        Some(WorkerErrorKind::Unavailable) => Err(ExecError::Unavailable(e.errormsg.clone())),
+        // sys.exit() in the UDF: the worker caught it and stays, the caller sees a crash.
+        Some(WorkerErrorKind::Exit) => Err(ExecError::WorkerCrash(format!(
+            "worker {pid}: {} (the worker caught it and was kept)",
+            e.errormsg
+        ))),
+        _ => Ok(out),
+    }
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
@@ -133,6 +130,15 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// The error of a task stopped at its time limit.
+pub(super) fn timeout_error(limit: Duration) -> ExecError {
+    ExecError::Timeout(format!(
+        "the UDF ran longer than its time limit of {} s and was stopped \
+         (set another with the x-fused-timeout header, up to --max-timeout)",
+        fmt_secs(limit)
+    ))
 }
 
 /// `2`, `0.5`, `1.25`.

@@ -18,6 +18,8 @@ pub(crate) struct WorkerProcess {
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     pub pid: u32,
+    /// The hello said the process carries many tasks at once (`fused._dask_bridge`).
+    pub mux: bool,
 }
 
 impl WorkerProcess {
@@ -45,6 +47,7 @@ impl WorkerProcess {
             stdin: Some(stdin),
             stdout,
             pid,
+            mux: false,
         };
         let hello = tokio::time::timeout(
             cfg.start_timeout,
@@ -52,7 +55,10 @@ impl WorkerProcess {
         )
         .await;
         match hello {
-            Ok(Ok(h)) if h.ready => Ok(worker),
+            Ok(Ok(h)) if h.ready => {
+                worker.mux = h.mux;
+                Ok(worker)
+            }
             Ok(Ok(_)) => Err("worker said it is not ready".into()),
             Ok(Err(e)) => {
                 let exit = worker.exit_description().await;
@@ -97,30 +103,21 @@ impl WorkerProcess {
                 header.task_id, task.task_id
             )));
         }
-        let payload = match &header.payload {
+        let inline = match &header.payload {
             Some(Payload::Inline(true)) => match protocol::read_frame(&mut self.stdout).await {
                 Ok(bytes) => Some(bytes),
                 Err(e) => return Err(self.failure(e).await),
             },
-            Some(Payload::File(path)) => {
-                Some(take_payload_file(path, &cfg.result_dir, task).await?)
-            }
-            Some(Payload::Inline(false)) | None => None,
+            _ => None,
         };
-        let result = match (header.ok, header.error.clone()) {
-            (true, _) => Ok(canonical(&header, payload)?),
-            (false, Some(err)) => Err(err),
-            (false, None) => {
-                return Err(ExecError::Protocol(
-                    "failed task without an error description".into(),
-                ))
-            }
-        };
-        Ok(TaskOutput {
-            result,
-            stdout: header.stdout,
-            stderr: header.stderr,
-        })
+        task_output(header, inline, &cfg.result_dir, &task.task_id).await
+    }
+
+    /// Take the process apart for a multiplexed pipe ([`super::mux`]): the child, its stdin
+    /// and its buffered stdout.
+    pub fn into_parts(mut self) -> (Child, ChildStdin, BufReader<ChildStdout>) {
+        let stdin = self.stdin.take().expect("a started worker has its stdin");
+        (self.child, stdin, self.stdout)
     }
 
     /// Turn a pipe failure into the error for the task: a crash (with the exit status) when
@@ -192,18 +189,47 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
+/// What an answer's header and inline payload frame (if any) make: the task's output, its
+/// payload file (if any) read and deleted.
+pub(super) async fn task_output(
+    header: ResponseHeader,
+    inline: Option<Vec<u8>>,
+    result_dir: &Path,
+    task_id: &str,
+) -> Result<TaskOutput, ExecError> {
+    let payload = match &header.payload {
+        Some(Payload::Inline(true)) => inline,
+        Some(Payload::File(path)) => Some(take_payload_file(path, result_dir, task_id).await?),
+        Some(Payload::Inline(false)) | None => None,
+    };
+    let result = match (header.ok, header.error.clone()) {
+        (true, _) => Ok(canonical(&header, payload)?),
+        (false, Some(err)) => Err(err),
+        (false, None) => {
+            return Err(ExecError::Protocol(
+                "failed task without an error description".into(),
+            ))
+        }
+    };
+    Ok(TaskOutput {
+        result,
+        stdout: header.stdout,
+        stderr: header.stderr,
+    })
+}
+
 /// Read and delete a payload file, refusing any path outside the result directory.
-async fn take_payload_file(
+pub(super) async fn take_payload_file(
     path: &str,
     result_dir: &Path,
-    task: &Task,
+    task_id: &str,
 ) -> Result<Vec<u8>, ExecError> {
     let path = PathBuf::from(path);
     let inside = path.parent() == Some(result_dir)
         && path
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(&task.task_id));
+            .is_some_and(|n| n.strip_suffix(".bin") == Some(task_id));
     if !inside {
         return Err(ExecError::Protocol(format!(
             "payload file {} is not this task's file in {}",
