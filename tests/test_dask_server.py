@@ -318,3 +318,56 @@ def test_cancelling_a_job_cancels_its_dask_tasks(server, cluster, tmp_path):
     assert _cluster_idle(cluster, 5.0)
     assert _still(log)
     assert log.read_text().count("started") <= 2 + 1  # at most one more had been handed over
+
+
+def test_queue_bound_and_a_bridge_that_dies(cluster, tmp_path):
+    """One task on the cluster at once and one waiting: a third is refused at once (503
+    queue_full). The bridge process is killed under the running one: it answers 503
+    executor_unavailable, a new bridge starts, and the waiting request runs on it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    args = ["--executor", "dask", "--dask-scheduler", cluster.address]
+    args += ["--dask-in-flight", "1", "--queue-size", "1"]
+    srv = Server(binary(), tmp_path / "bounded", 1, extra_args=args)
+    try:
+        srv.wait_workers(1)
+        marker = tmp_path / "first.txt"
+
+        def tick(path, seconds):
+            body = {
+                "udf": {"name": "tick", "code": TICKING},
+                "schema": {"path": "str", "seconds": "float"},
+                "parameters": {"path": str(path), "seconds": seconds},
+            }
+            return srv.request("POST", "/api/v1/run/udf", body, key=srv.key, timeout=90)
+
+        with ThreadPoolExecutor(2) as pool:
+            running = pool.submit(tick, marker, 30)
+            deadline = time.monotonic() + 30
+            while not marker.exists():
+                if running.done():
+                    r = running.result()
+                    raise AssertionError((r.status, dict(r.headers), r.body))
+                assert time.monotonic() < deadline, "the first UDF did not start"
+                time.sleep(0.05)
+            waiting = pool.submit(tick, tmp_path / "second.txt", 0.2)
+            while srv.request("GET", "/health").json()["workers"]["queued"] < 1:
+                time.sleep(0.02)
+            refused = srv.run(SQUARE, schema={"n": "int"}, n=5)
+            assert refused.status == 503, refused.body
+            assert refused.json()["error_type"] == "queue_full"
+            assert int(refused.headers["retry-after"]) >= 1
+            [bridge] = psutil.Process(srv.proc.pid).children()
+            bridge.kill()
+            lost = running.result(timeout=30)
+            assert lost.status == 503, lost.body
+            assert lost.json()["error_type"] == "executor_unavailable"
+            assert f"bridge process {bridge.pid}" in lost.json()["error"]
+            after = waiting.result(timeout=60)
+            assert after.status == 200 and after.json() == "finished"
+        health = srv.request("GET", "/health").json()["workers"]
+        assert health["restarts"] == 1 and health["alive"] == 1
+        [new] = psutil.Process(srv.proc.pid).children()
+        assert new.pid != bridge.pid
+    finally:
+        assert srv.stop() == 0
