@@ -175,7 +175,6 @@ class Bridge:
                     continue  # cancelled while it waited
                 self.queued.discard(task_id)
                 key = _key(req)
-                req["_key"] = key
                 if key in self.waiters:  # the same run is in flight: share it
                     self.waiters[key].append(req)
                 else:
@@ -196,7 +195,8 @@ class Bridge:
             self._fail([key for key, _ in todo], UNAVAILABLE, "ExecutorUnavailable", str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - the client closed under us
-            self._drop()
+            with self.connect_lock:
+                self._drop()
             msg = f"the Dask scheduler at {self.address}: {exc}"
             self._fail([key for key, _ in todo], UNAVAILABLE, "ExecutorUnavailable", msg)
             return
@@ -363,7 +363,7 @@ def _key(req: dict[str, Any]) -> str:
 
 def _for_dask(req: dict[str, Any]) -> dict[str, Any]:
     """What the Dask worker needs of a request (not where the server wants payloads)."""
-    return {k: v for k, v in req.items() if k not in ("_key", "result_dir", "inline_limit")}
+    return {k: v for k, v in req.items() if k not in ("result_dir", "inline_limit")}
 
 
 def _cancel(future: Any) -> None:

@@ -198,7 +198,8 @@ pub struct ServeArgs {
     /// Registry, results and temporary files [default: ~/.fused/server].
     #[arg(long, env = "FUSED_SERVER_DATA_DIR", value_name = "DIR", value_parser = data_dir)]
     data_dir: Option<PathBuf>,
-    /// Number of Python worker processes [default: number of cores].
+    /// Number of Python worker processes [default: number of cores]; with --executor dask,
+    /// the embedded cluster's Dask worker processes (4 x N is --dask-in-flight's default).
     #[arg(long, env = "FUSED_SERVER_WORKERS", value_name = "N",
           value_parser = integer(1, 1024))]
     workers: Option<u64>,

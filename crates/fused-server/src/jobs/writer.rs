@@ -104,40 +104,29 @@ fn run(registry: &Registry, dir: &std::path::Path, streams: &Streams, rx: &mpsc:
                     }
                     updates.push(u);
                 }
-                Msg::Finished { update, record } => {
+                Msg::Finished { mut update, record } => {
                     let TaskUpdate::Finished {
                         job,
                         index,
-                        ok,
-                        attempts,
-                        at,
-                        error,
-                        cached,
+                        spool_end,
                         ..
-                    } = update
+                    } = &mut update
                     else {
                         continue;
                     };
-                    if over.contains(&job) {
+                    let (job, index) = (job.as_str(), *index);
+                    if over.contains(job) {
                         continue; // the job was cancelled while this task ran
                     }
-                    let Some(file) = files.get_mut(&job) else {
+                    let Some(file) = files.get_mut(job) else {
                         tracing::error!(job, index, "no spool file open for the job");
                         continue;
                     };
                     match file.append(&record) {
                         Ok(end) => {
-                            touched.insert(job.clone());
-                            updates.push(TaskUpdate::Finished {
-                                job,
-                                index,
-                                ok,
-                                attempts,
-                                at,
-                                error,
-                                cached,
-                                spool_end: end,
-                            });
+                            *spool_end = end;
+                            touched.insert(job.to_string());
+                            updates.push(update);
                         }
                         Err(e) => {
                             // The task is not marked finished: it runs again after a restart.
