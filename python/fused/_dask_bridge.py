@@ -70,6 +70,9 @@ class Bridge:
     """One connection to a Dask scheduler carrying the requests of one pipe."""
 
     def __init__(self, address: str, proto: _Protocol, timeout: float) -> None:
+        from fused._dask import run_request  # needs `distributed`: imported once, here
+
+        self.run_request = run_request
         self.address = address
         self.timeout = timeout
         self.answers = Worker(proto)  # its `_answer` writes frames / payload files
@@ -152,21 +155,9 @@ class Bridge:
             req = self.incoming.get()
             if req is None:
                 return
-            batch = [req]
-            while True:
-                try:
-                    more = self.incoming.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self.incoming.put(None)
-                    break
-                batch.append(more)
-            self.submit(batch)
+            self.submit(_drain(self.incoming, req))
 
     def submit(self, batch: list[dict[str, Any]]) -> None:
-        from fused._dask import run_request
-
         todo: list[tuple[str, dict[str, Any]]] = []
         with self.lock:
             for req in batch:
@@ -185,7 +176,7 @@ class Bridge:
         try:
             client = self.connect()
             futures = client.map(
-                run_request,
+                self.run_request,
                 [_for_dask(req) for _, req in todo],
                 key=[key for key, _ in todo],
                 retries=0,
@@ -216,19 +207,18 @@ class Bridge:
         """Answer `task_id` cancelled; cancel its Dask task unless another request shares it."""
         future = None
         with self.lock:
-            found = None
-            for key, reqs in self.waiters.items():
-                for req in reqs:
-                    if str(req["task_id"]) == task_id:
-                        found = (key, req)
-                        break
-                if found:
-                    break
-            if found is None:
-                self.queued.discard(task_id)  # not submitted yet (or answered already)
-            else:
-                key, req = found
-                reqs = self.waiters[key]
+            self.queued.discard(task_id)  # not submitted yet: it never will be
+            found = next(
+                (
+                    (key, reqs, req)
+                    for key, reqs in self.waiters.items()
+                    for req in reqs
+                    if str(req["task_id"]) == task_id
+                ),
+                None,
+            )
+            if found is not None:
+                key, reqs, req = found
                 reqs.remove(req)
                 if not reqs:
                     del self.waiters[key]
@@ -252,17 +242,7 @@ class Bridge:
                 continue
             if first is None:
                 return
-            batch = [first]
-            while True:
-                try:
-                    more = self.finished.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self.finished.put(None)
-                    break
-                batch.append(more)
-            self._answer_batch(batch)
+            self._answer_batch(_drain(self.finished, first))
 
     def _answer_batch(self, batch: list[Any]) -> None:
         results: dict[str, Any] = {}
@@ -352,6 +332,20 @@ class Bridge:
         self.finished.put(None)
         with self.connect_lock:
             self._drop()
+
+
+def _drain(q: queue.SimpleQueue[Any], first: Any) -> list[Any]:
+    """`first` and whatever else is in `q` now, up to a `None` (left in `q` for its loop)."""
+    batch = [first]
+    while True:
+        try:
+            more = q.get_nowait()
+        except queue.Empty:
+            return batch
+        if more is None:
+            q.put(None)
+            return batch
+        batch.append(more)
 
 
 def _key(req: dict[str, Any]) -> str:

@@ -14,24 +14,32 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::config::PoolConfig;
-use super::mux::MuxProcess;
-use super::protocol::Request;
+use super::mux::{gone, MuxProcess};
+use super::pace::Pace;
 use super::supervise::{outcome_of, timeout_error};
-use super::worker::task_output;
+use super::worker::{request_for, task_output};
 use super::{ExecError, PoolStats, Task, TaskOutput};
+
+/// Where the bridge process is, as the keeper publishes it.
+#[derive(Clone)]
+enum Bridge {
+    Starting,
+    Up(Arc<MuxProcess>),
+    /// The last start failed (why); the keeper retries.
+    Failed(String),
+}
 
 /// The bridge process and the tasks waiting for it.
 pub(super) struct BridgePool {
     cfg: PoolConfig,
     in_flight: usize,
     slots: Arc<Semaphore>,
-    current: watch::Receiver<Option<Arc<MuxProcess>>>,
-    start_error: Arc<Mutex<Option<String>>>,
+    current: watch::Receiver<Bridge>,
     waiting: AtomicUsize,
     busy: AtomicUsize,
     restarts: Arc<AtomicU64>,
-    /// Moving average of task run times in ms (for `Retry-After`).
-    avg_task_ms: AtomicU64,
+    /// Task run times (for `Retry-After`).
+    pace: Pace,
     stop: watch::Sender<bool>,
     keeper: Mutex<Option<JoinHandle<()>>>,
 }
@@ -66,27 +74,19 @@ impl BridgePool {
     pub fn start(cfg: PoolConfig, in_flight: usize) -> std::io::Result<BridgePool> {
         std::fs::create_dir_all(&cfg.result_dir)?;
         let in_flight = in_flight.max(1);
-        let (tx, current) = watch::channel(None);
+        let (tx, current) = watch::channel(Bridge::Starting);
         let (stop, stopped) = watch::channel(false);
-        let start_error = Arc::new(Mutex::new(None));
         let restarts = Arc::new(AtomicU64::new(0));
-        let keeper = tokio::spawn(keep(
-            cfg.clone(),
-            tx,
-            start_error.clone(),
-            restarts.clone(),
-            stopped,
-        ));
+        let keeper = tokio::spawn(keep(cfg.clone(), tx, restarts.clone(), stopped));
         Ok(BridgePool {
             cfg,
             in_flight,
             slots: Arc::new(Semaphore::new(in_flight)),
             current,
-            start_error,
             waiting: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
             restarts,
-            avg_task_ms: AtomicU64::new(0),
+            pace: Pace::default(),
             stop,
             keeper: Mutex::new(Some(keeper)),
         })
@@ -103,7 +103,7 @@ impl BridgePool {
             return Err(ExecError::QueueFull {
                 queued: before,
                 limit,
-                retry_after: self.retry_after(before),
+                retry_after: self.pace.retry_after(before, self.in_flight),
             });
         }
         let _permit = self
@@ -115,17 +115,8 @@ impl BridgePool {
         self.busy.fetch_add(1, Ordering::SeqCst);
         let _busy = Count(&self.busy);
         let bridge = self.bridge().await?;
-        let frame = serde_json::to_vec(&Request {
-            task_id: task.task_id.clone(),
-            udf: std::borrow::Cow::Borrowed(task.udf.package()),
-            udf_hash: task.udf.hash().to_string(),
-            parameters: task.parameters.clone(),
-            tile: task.tile,
-            result_dir: self.cfg.result_dir.display().to_string(),
-            inline_limit: self.cfg.inline_limit,
-            run_key: task.run_key.clone(),
-        })
-        .map_err(|e| ExecError::Protocol(format!("cannot encode the request: {e}")))?;
+        let frame = serde_json::to_vec(&request_for(&task, &self.cfg))
+            .map_err(|e| ExecError::Protocol(format!("cannot encode the request: {e}")))?;
         let answer = bridge.send(&task.task_id, frame)?;
         let mut cancel = CancelOnDrop {
             bridge: &bridge,
@@ -142,10 +133,8 @@ impl BridgePool {
             }
         };
         cancel.armed = false;
-        self.record_duration(started.elapsed());
-        let (header, inline) = answer.map_err(|_| {
-            ExecError::Unavailable(format!("the Dask bridge process {} has ended", bridge.pid))
-        })??;
+        self.pace.record(started.elapsed());
+        let (header, inline) = answer.map_err(|_| gone(bridge.pid))??;
         let out = task_output(header, inline, &self.cfg.result_dir, &task.task_id).await?;
         outcome_of(out, bridge.pid)
     }
@@ -154,17 +143,10 @@ impl BridgePool {
     async fn bridge(&self) -> Result<Arc<MuxProcess>, ExecError> {
         let mut current = self.current.clone();
         loop {
-            let live = current.borrow_and_update().clone().filter(|b| b.is_alive());
-            if let Some(bridge) = live {
-                return Ok(bridge);
-            }
-            let failed = self
-                .start_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            if let Some(why) = failed {
-                return Err(ExecError::Unavailable(why));
+            match current.borrow_and_update().clone() {
+                Bridge::Up(bridge) if bridge.is_alive() => return Ok(bridge),
+                Bridge::Failed(why) => return Err(ExecError::Unavailable(why)),
+                Bridge::Up(_) | Bridge::Starting => {}
             }
             if current.changed().await.is_err() {
                 return Err(ExecError::Unavailable(
@@ -175,7 +157,7 @@ impl BridgePool {
     }
 
     pub fn stats(&self) -> PoolStats {
-        let up = self.current.borrow().as_ref().is_some_and(|b| b.is_alive());
+        let up = matches!(&*self.current.borrow(), Bridge::Up(b) if b.is_alive());
         PoolStats {
             configured: self.in_flight,
             alive: if up { self.in_flight } else { 0 },
@@ -200,21 +182,9 @@ impl BridgePool {
             let _ = keeper.await;
         }
         let bridge = self.current.borrow().clone();
-        if let Some(bridge) = bridge {
+        if let Bridge::Up(bridge) = bridge {
             bridge.shutdown(grace + self.cfg.stop_grace).await;
         }
-    }
-
-    fn retry_after(&self, queued: usize) -> u64 {
-        let per_task = self.avg_task_ms.load(Ordering::Relaxed).max(1);
-        (queued as u64 * per_task / self.in_flight as u64 / 1000).clamp(1, 60)
-    }
-
-    fn record_duration(&self, took: Duration) {
-        let ms = took.as_millis().min(u128::from(u32::MAX)) as u64;
-        let old = self.avg_task_ms.load(Ordering::Relaxed);
-        let new = if old == 0 { ms } else { (old * 7 + ms) / 8 };
-        self.avg_task_ms.store(new, Ordering::Relaxed);
     }
 }
 
@@ -232,12 +202,11 @@ impl Drop for BridgePool {
     }
 }
 
-/// Keep one bridge process running: start it (retrying with backoff, the failure kept for
-/// the tasks to report), publish it, and start another when it ends, until stopped.
+/// Keep one bridge process running: start it (retrying with backoff, the failure published
+/// for the tasks to report), publish it, and start another when it ends, until stopped.
 async fn keep(
     cfg: PoolConfig,
-    current: watch::Sender<Option<Arc<MuxProcess>>>,
-    start_error: Arc<Mutex<Option<String>>>,
+    current: watch::Sender<Bridge>,
     restarts: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -253,10 +222,6 @@ async fn keep(
         };
         match started {
             Ok(bridge) => {
-                start_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
                 backoff = Duration::from_millis(100);
                 if !first {
                     restarts.fetch_add(1, Ordering::SeqCst);
@@ -264,11 +229,11 @@ async fn keep(
                 first = false;
                 tracing::info!(pid = bridge.pid, "Dask bridge ready");
                 let bridge = Arc::new(bridge);
-                current.send_replace(Some(bridge.clone()));
+                current.send_replace(Bridge::Up(bridge.clone()));
                 tokio::select! {
                     () = bridge.ended() => {
                         tracing::warn!(pid = bridge.pid, "the Dask bridge ended; starting another");
-                        current.send_replace(None);
+                        current.send_replace(Bridge::Starting);
                     }
                     _ = stop.changed() => return,
                 }
@@ -278,7 +243,7 @@ async fn keep(
                     "cannot start the Dask bridge: {e}; retrying in {} ms",
                     backoff.as_millis()
                 );
-                *start_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                current.send_replace(Bridge::Failed(e));
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return,

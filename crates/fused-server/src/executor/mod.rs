@@ -6,6 +6,7 @@ mod bridge;
 mod config;
 pub mod dask;
 mod mux;
+mod pace;
 pub mod pool;
 pub mod protocol;
 mod supervise;

@@ -18,11 +18,11 @@ use std::time::Duration;
 use tokio::io::BufReader;
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 use super::config::PoolConfig;
 use super::protocol::{self, FrameError, Payload, ResponseHeader};
-use super::worker::{describe_exit, take_payload_file, WorkerProcess};
+use super::worker::{ended_how, take_payload_file, WorkerProcess};
 use super::ExecError;
 
 /// An answer as read from the pipe: the header and the inline payload frame, if any.
@@ -42,8 +42,8 @@ pub(super) struct MuxProcess {
     out: mpsc::UnboundedSender<Outgoing>,
     pending: Pending,
     ended: watch::Receiver<bool>,
-    /// Owns the child (`kill_on_drop`): aborting it kills the process.
-    reader: Mutex<Option<JoinHandle<()>>>,
+    /// The reader task owns the child (`kill_on_drop`): aborting it kills the process.
+    reader: AbortHandle,
 }
 
 impl MuxProcess {
@@ -78,7 +78,7 @@ impl MuxProcess {
             out,
             pending,
             ended,
-            reader: Mutex::new(Some(reader)),
+            reader: reader.abort_handle(),
         })
     }
 
@@ -126,7 +126,7 @@ impl MuxProcess {
         !*self.ended.borrow()
     }
 
-    /// Returns when the process has ended.
+    /// Returns when the process has ended (or its reader was stopped).
     pub async fn ended(&self) {
         let mut ended = self.ended.clone();
         let _ = ended.wait_for(|e| *e).await;
@@ -137,36 +137,22 @@ impl MuxProcess {
     pub async fn shutdown(&self, grace: Duration) {
         let _ = self.out.send(Outgoing::Close);
         if tokio::time::timeout(grace, self.ended()).await.is_err() {
-            let reader = self
-                .reader
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(reader) = reader {
-                reader.abort();
-                let _ = reader.await;
-            }
+            self.reader.abort();
+            self.ended().await; // the reader's end drops the child
         }
     }
 }
 
 impl Drop for MuxProcess {
     fn drop(&mut self) {
-        if let Some(reader) = self
-            .reader
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            reader.abort();
-        }
+        self.reader.abort();
     }
 }
 
-fn gone(pid: u32) -> ExecError {
+/// The error of a task whose bridge process has gone.
+pub(super) fn gone(pid: u32) -> ExecError {
     ExecError::Unavailable(format!("the Dask bridge process {pid} has ended"))
 }
-
 async fn write_loop(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
     while let Some(Outgoing::Frame(frame)) = rx.recv().await {
         if protocol::write_frame(&mut stdin, &frame).await.is_err() {
@@ -212,15 +198,7 @@ async fn read_loop(
         }
     };
     let how = match broke {
-        FrameError::Eof | FrameError::Io(_) => {
-            if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(2), child.wait()).await
-            {
-                describe_exit(status)
-            } else {
-                let _ = child.kill().await;
-                "stopped answering and was killed".into()
-            }
-        }
+        FrameError::Eof | FrameError::Io(_) => ended_how(&mut child).await,
         other => {
             let _ = child.kill().await;
             format!("broke the worker protocol ({other}) and was killed")

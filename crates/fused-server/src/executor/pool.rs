@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::config::PoolConfig;
+use super::pace::Pace;
 use super::supervise::{recycle_reason, supervise, After};
 use super::worker::WorkerProcess;
 use super::{ExecError, Executor, PoolStats, RunFuture, Task, TaskOutput};
@@ -46,8 +47,8 @@ struct Shared {
     queued: AtomicUsize,
     restarts: AtomicU64,
     spares_ready: AtomicUsize,
-    /// Moving average of task run times in ms (for `Retry-After`).
-    avg_task_ms: AtomicU64,
+    /// Task run times (for `Retry-After`).
+    pace: Pace,
     /// The last failure to start a worker, cleared when one starts.
     start_error: Mutex<Option<String>>,
     queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>,
@@ -59,21 +60,6 @@ impl Shared {
         if flag.swap(false, Ordering::SeqCst) {
             self.queued.fetch_sub(1, Ordering::SeqCst);
         }
-    }
-
-    /// Seconds until a slot is likely free for a new task.
-    fn retry_after(&self) -> u64 {
-        let queued = self.queued.load(Ordering::SeqCst) as u64;
-        let per_task = self.avg_task_ms.load(Ordering::Relaxed).max(1);
-        let workers = self.cfg.workers.max(1) as u64;
-        (queued * per_task / workers / 1000).clamp(1, 60)
-    }
-
-    fn record_duration(&self, took: Duration) {
-        let ms = took.as_millis().min(u128::from(u32::MAX)) as u64;
-        let old = self.avg_task_ms.load(Ordering::Relaxed);
-        let new = if old == 0 { ms } else { (old * 7 + ms) / 8 };
-        self.avg_task_ms.store(new, Ordering::Relaxed);
     }
 }
 
@@ -114,7 +100,7 @@ impl LocalPool {
             queued: AtomicUsize::new(0),
             restarts: AtomicU64::new(0),
             spares_ready: AtomicUsize::new(0),
-            avg_task_ms: AtomicU64::new(0),
+            pace: Pace::default(),
             start_error: Mutex::new(None),
             queue: tokio::sync::Mutex::new(rx),
             spares: tokio::sync::Mutex::new(spare_rx),
@@ -203,7 +189,7 @@ impl Executor for LocalPool {
                 return Err(ExecError::QueueFull {
                     queued: before,
                     limit,
-                    retry_after: shared.retry_after(),
+                    retry_after: shared.pace.retry_after(before, shared.cfg.workers),
                 });
             }
             let flag = Arc::new(AtomicBool::new(true));
@@ -361,7 +347,7 @@ async fn slot_loop(slot: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
             }
             shared.busy.fetch_add(1, Ordering::SeqCst);
             let (after, took) = supervise(&mut worker, job.task, job.reply, &shared.cfg).await;
-            shared.record_duration(took);
+            shared.pace.record(took);
             shared.busy.fetch_sub(1, Ordering::SeqCst);
             tasks += 1;
             let after = match after {

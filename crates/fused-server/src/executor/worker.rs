@@ -76,16 +76,7 @@ impl WorkerProcess {
 
     /// Run one task. Any `Err` leaves the worker unusable: the caller replaces it.
     pub async fn run(&mut self, task: &Task, cfg: &PoolConfig) -> Result<TaskOutput, ExecError> {
-        let request = Request {
-            task_id: task.task_id.clone(),
-            udf: std::borrow::Cow::Borrowed(task.udf.package()),
-            udf_hash: task.udf.hash().to_string(),
-            parameters: task.parameters.clone(),
-            tile: task.tile,
-            result_dir: cfg.result_dir.display().to_string(),
-            inline_limit: cfg.inline_limit,
-            run_key: task.run_key.clone(),
-        };
+        let request = request_for(task, cfg);
         let stdin = self
             .stdin
             .as_mut()
@@ -133,17 +124,8 @@ impl WorkerProcess {
         }
     }
 
-    /// How the process ended ("exited with code 1", "was killed by signal 9 (SIGKILL)"),
-    /// killing it when it does not end within two seconds.
     async fn exit_description(&mut self) -> String {
-        match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
-            Ok(Ok(status)) => describe_exit(status),
-            Ok(Err(e)) => format!("ended in an unknown way ({e})"),
-            Err(_) => {
-                let _ = self.child.start_kill();
-                "stopped answering and was killed".into()
-            }
-        }
+        ended_how(&mut self.child).await
     }
 
     /// True while the process has not exited.
@@ -159,6 +141,33 @@ impl WorkerProcess {
             .is_err()
         {
             let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// The request frame for `task`.
+pub(super) fn request_for<'a>(task: &'a Task, cfg: &PoolConfig) -> Request<'a> {
+    Request {
+        task_id: task.task_id.clone(),
+        udf: std::borrow::Cow::Borrowed(task.udf.package()),
+        udf_hash: task.udf.hash().to_string(),
+        parameters: task.parameters.clone(),
+        tile: task.tile,
+        result_dir: cfg.result_dir.display().to_string(),
+        inline_limit: cfg.inline_limit,
+        run_key: task.run_key.clone(),
+    }
+}
+
+/// How a process whose pipe closed ended ("exited with code 1", "was killed by signal 9
+/// (SIGKILL)"), killing it when it does not end within two seconds.
+pub(super) async fn ended_how(child: &mut Child) -> String {
+    match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+        Ok(Ok(status)) => describe_exit(status),
+        Ok(Err(e)) => format!("ended in an unknown way ({e})"),
+        Err(_) => {
+            let _ = child.start_kill();
+            "stopped answering and was killed".into()
         }
     }
 }
