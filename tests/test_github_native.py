@@ -384,25 +384,40 @@ def test_a_crash_leftover_is_ignored_and_old_ones_cleaned(gh, cache_dir):
     assert sorted(p.name for p in parent.iterdir()) == [half.name, target.name]
 
 
-def test_concurrent_loads_of_one_package(gh, cache_dir):
-    url = "https://github.com/fusedio/udfs/tree/main/public/A"
+def _load_at_once(gh, cache_dir, url, n):
+    """`n` threads fetching `url` at once: their results and errors."""
     results, errors = [], []
 
     def load():
         try:
             results.append(fetch(gh, cache_dir, url, revalidate_s=0))
-        except Exception as e:  # noqa: BLE001 - collected for the assertion
-            errors.append(e)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
 
-    threads = [threading.Thread(target=load) for _ in range(6)]
+    threads = [threading.Thread(target=load) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and len(results) == 6
-    assert len({r["path"] for r in results}) == 1
-    assert files_in(results[0]["path"])["utils.py"] == "HELPER = 42\n"
-    assert [p.name for p in Path(results[0]["path"]).parent.iterdir()] == ["main~public~A"]
+    return results, errors
+
+
+def test_concurrent_loads_of_one_package(gh, tmp_path):
+    # Loads of one package at once take turns on its lock: the first downloads it, the others
+    # use that copy (or revalidate it, 304), and nobody sees its folder swapped away under them.
+    # The race this guards against showed in about 1 round of 20, so it runs 15 rounds.
+    url = "https://github.com/fusedio/udfs/tree/main/public/A"
+    for round_ in range(15):
+        cache_dir = tmp_path / f"cache{round_}"
+        gh.reset_counts()
+        results, errors = _load_at_once(gh, cache_dir, url, 8)
+        assert errors == [] and len(results) == 8, f"round {round_}"
+        assert len({r["path"] for r in results}) == 1
+        assert sum(not r["from_cache"] for r in results) == 1
+        assert files_in(results[0]["path"])["utils.py"] == "HELPER = 42\n"
+        assert [p.name for p in Path(results[0]["path"]).parent.iterdir()] == ["main~public~A"]
+        downloads = [e["path"] for e in gh.log if e["status"] == 200]
+        assert sorted(downloads) == sorted(set(downloads)) and len(downloads) == 4
 
 
 def test_other_endpoints_do_not_reuse_the_copy(gh, cache_dir):

@@ -11,7 +11,8 @@
 //! Each package folder holds the files plus [`STATE_FILE`] (etags, fetch time, resolved ref and
 //! path, source URL). A folder is written complete into a temporary sibling (`.tmp-<name>-...`)
 //! and renamed into place, so a package folder that exists is always whole; leftovers of a crash
-//! are never read and are removed once they are an hour old.
+//! are never read and are removed once they are an hour old. Downloads and revalidations of one
+//! package take turns on its lock ([`lock_package`]), so no caller sees its folder swapped away.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::url::{GithubSource, Target};
 use crate::error::{Error, Result};
+use crate::fncache::CacheLock;
 use crate::fsutil::{self, TempPath};
 
 /// The state file inside every cached package folder.
@@ -253,6 +255,27 @@ pub fn install(dir: &Path, files: &[(String, Vec<u8>)], state: &FetchState) -> R
 pub fn update_state(dir: &Path, state: &FetchState) -> Result<()> {
     let target = dir.join(STATE_FILE);
     fsutil::write_atomic(&target, &state_json(state)).map_err(|e| Error::io(&target, e))
+}
+
+/// Lock the package folder `dir` against other fetches of it, in this process or another:
+/// an advisory lock on `<cache_dir>/.locks/<hash of dir>.lock` (outside the package folders, so
+/// listings of them stay clean; the OS drops it if the holder dies). Waits up to `wait`, then
+/// says which lock is held.
+pub fn lock_package(cache_dir: &Path, dir: &Path, wait: Duration) -> Result<CacheLock> {
+    let locks = cache_dir.join(".locks");
+    fs::create_dir_all(&locks).map_err(|e| Error::io(&locks, e))?;
+    let name = format!("{:016x}.lock", fnv1a(dir.as_os_str().as_encoded_bytes()));
+    let path = locks.join(name);
+    CacheLock::acquire(&path, wait)?.ok_or_else(|| {
+        Error::package(
+            dir,
+            format!(
+                "another fetch of this package has held {} for over {} s",
+                path.display(),
+                wait.as_secs()
+            ),
+        )
+    })
 }
 
 /// Remove `.tmp-*` and `.old-*` folders in `parent` older than `max_age` (crash leftovers).

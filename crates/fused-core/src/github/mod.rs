@@ -108,8 +108,23 @@ pub fn fetch(url: &str, opts: &FetchOptions) -> Result<Fetched> {
         s.api_url.trim_end_matches('/') == opts.api_url.trim_end_matches('/')
             && s.raw_url.trim_end_matches('/') == opts.raw_url.trim_end_matches('/')
     };
-    let cached = cache::read_state(&dir).filter(same_endpoints);
     let now = crate::time::now_s();
+    let mut cached = cache::read_state(&dir).filter(same_endpoints);
+    let mut decision = cache::decide(cached.as_ref(), source.is_pinned(), now, opts.revalidate_s);
+    // Anything but a fresh copy is fetched under the package's lock, so that loads of one package
+    // in many threads or processes do not swap its folder under each other. Whoever waited reads
+    // the state again: a copy another caller fetched or revalidated meanwhile is used as it is.
+    let _lock = if decision == CacheDecision::UseCached {
+        None
+    } else {
+        let lock = cache::lock_package(&opts.cache_dir, &dir, lock_wait(&opts.http))?;
+        let now_cached = cache::read_state(&dir).filter(same_endpoints);
+        if now_cached.is_some() && now_cached != cached {
+            decision = CacheDecision::UseCached;
+        }
+        cached = now_cached;
+        Some(lock)
+    };
     let http = Http::new(
         &opts.http,
         opts.token.as_deref(),
@@ -117,7 +132,7 @@ pub fn fetch(url: &str, opts: &FetchOptions) -> Result<Fetched> {
         &opts.raw_url,
     );
 
-    match cache::decide(cached.as_ref(), source.is_pinned(), now, opts.revalidate_s) {
+    match decision {
         CacheDecision::Fetch => {
             download_and_install(&http, opts, &source, &dir, now).map_err(|e| without_cache(e, url))
         }
@@ -155,6 +170,12 @@ pub fn fetch(url: &str, opts: &FetchOptions) -> Result<Fetched> {
             }
         }
     }
+}
+
+/// How long to wait for another fetch of the same package: long enough for its requests to time
+/// out (a package is a handful of requests), short enough that a wedged holder is reported.
+fn lock_wait(http: &HttpSettings) -> std::time::Duration {
+    (http.connect_timeout + http.request_timeout) * 4
 }
 
 /// Ask whether a cached copy is still current: `Ok(true)` when every validator answers 304.
