@@ -140,14 +140,21 @@ pub async fn serve_until(
     on_ready(local);
     // One line on stdout once a worker can take tasks (`/health` says "ok" from then on).
     let watched = pool.clone();
-    let workers = config.workers;
+    // on Dask, `/health`'s workers are the task slots on the cluster (`--dask-in-flight`)
+    let noun = if pool.kind() == "dask" {
+        "Dask task slots"
+    } else {
+        "workers"
+    };
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         loop {
-            let alive = watched.stats().alive;
-            if alive > 0 {
+            let stats = watched.stats();
+            if stats.alive > 0 {
                 println!(
-                    "fused-server ready on http://{local} ({alive} of {workers} workers up after {:.1} s)",
+                    "fused-server ready on http://{local} ({} of {} {noun} up after {:.1} s)",
+                    stats.alive,
+                    stats.configured,
                     started.elapsed().as_secs_f64()
                 );
                 break;
