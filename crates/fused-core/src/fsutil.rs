@@ -71,8 +71,11 @@ fn write_renamed(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
 }
 
 /// Move the complete `tmp` (file or folder) to `target`. A file over a file (or onto nothing)
-/// is one atomic rename; otherwise the existing target is moved aside, `tmp` renamed in (the
-/// old one put back if that fails), then the old one deleted. On failure `tmp` is left for its
+/// is one atomic rename. A folder over an existing target is swapped with it in one atomic
+/// exchange where the OS has one (Linux `renameat2(RENAME_EXCHANGE)`), so a reader never finds
+/// `target` missing, and the old one (now at `tmp`) is deleted. Elsewhere, or where the file
+/// system cannot exchange, the existing target is moved aside, `tmp` renamed in (the old one
+/// put back if that fails), then the old one deleted. On failure `tmp` is left for its
 /// [`TempPath`] guard to remove.
 pub fn replace(tmp: &Path, target: &Path) -> std::io::Result<()> {
     let existing = match fs::symlink_metadata(target) {
@@ -86,6 +89,19 @@ pub fn replace(tmp: &Path, target: &Path) -> std::io::Result<()> {
         Some(m) if m.is_file() && tmp_is_file => return fs::rename(tmp, target),
         Some(_) => {}
     }
+    let swapped = match exchange(tmp, target) {
+        Ok(swapped) => swapped,
+        // the target went away meanwhile: nothing to swap with
+        Err(e) if e.kind() == ErrorKind::NotFound && tmp.exists() => {
+            return fs::rename(tmp, target)
+        }
+        Err(e) => return Err(e),
+    };
+    if swapped {
+        // the old target is at `tmp` now; failing to delete it does not undo the write
+        let _ = remove_any(tmp);
+        return Ok(());
+    }
     let old = temp_sibling(target, "old");
     fs::rename(target, &old)?;
     if let Err(e) = fs::rename(tmp, target) {
@@ -98,6 +114,43 @@ pub fn replace(tmp: &Path, target: &Path) -> std::io::Result<()> {
     // The new target is in place; failing to delete the old copy does not undo the write.
     let _ = remove_any(&old);
     Ok(())
+}
+
+/// Swap `a` and `b` atomically (both must exist). `Ok(false)` where the OS or the file system
+/// cannot, and the caller falls back to two renames.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, "a NUL byte in a path"))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        // no such call (old kernel), or a file system that cannot exchange
+        Some(libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::EXDEV) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> std::io::Result<bool> {
+    Ok(false)
 }
 
 /// Remove a file or a whole folder.
@@ -170,6 +223,58 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    /// While a folder is replaced again and again, a reader always finds it, whole: one
+    /// version's file (on Linux, where the swap is one exchange).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_reader_never_finds_a_replaced_folder_missing() {
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        use std::sync::Arc;
+        let dir = scratch("exchange");
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        fs::create_dir(&a).expect("probe a");
+        fs::create_dir(&b).expect("probe b");
+        if !exchange(&a, &b).expect("probe") {
+            eprintln!("this file system cannot exchange: the two-rename fallback is used");
+            fs::remove_dir_all(&dir).expect("cleanup");
+            return;
+        }
+        fs::remove_dir(&a).expect("probe a");
+        fs::remove_dir(&b).expect("probe b");
+        let target = dir.join("pkg");
+        fs::create_dir(&target).expect("first folder");
+        fs::write(target.join("v.txt"), b"0").expect("first file");
+        let stop = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicU32::new(0));
+        let reader = {
+            let (stop, reads, file) = (stop.clone(), reads.clone(), target.join("v.txt"));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let got = fs::read_to_string(&file).expect("the folder is always there");
+                    assert!(got.parse::<u32>().is_ok(), "a whole version: {got:?}");
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        while reads.load(Ordering::Relaxed) == 0 && !reader.is_finished() {
+            std::thread::yield_now();
+        }
+        for version in 1..=300 {
+            let tmp = TempPath::dir_for(&target).expect("temp folder");
+            fs::write(tmp.path().join("v.txt"), version.to_string()).expect("new file");
+            replace(tmp.path(), &target).expect("replace");
+            tmp.keep();
+        }
+        stop.store(true, Ordering::Relaxed);
+        reader.join().expect("the reader never failed");
+        assert_eq!(
+            fs::read_to_string(target.join("v.txt")).expect("last"),
+            "300"
+        );
+        assert_eq!(names(&dir), vec!["pkg".to_string()]);
+        fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]
