@@ -119,10 +119,14 @@ pub fn fetch(url: &str, opts: &FetchOptions) -> Result<Fetched> {
     } else {
         let lock = cache::lock_package(&opts.cache_dir, &dir, lock_wait(&opts.http))?;
         let now_cached = cache::read_state(&dir).filter(same_endpoints);
-        if now_cached.is_some() && now_cached != cached {
-            decision = CacheDecision::UseCached;
+        if now_cached != cached {
+            decision = match &now_cached {
+                Some(_) => CacheDecision::UseCached,
+                // the copy went away meanwhile (removed by hand)
+                None => CacheDecision::Fetch,
+            };
+            cached = now_cached;
         }
-        cached = now_cached;
         Some(lock)
     };
     let http = Http::new(
