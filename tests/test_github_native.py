@@ -4,9 +4,11 @@ on 127.0.0.1 (tests/fake_github.py). No test touches the internet.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -418,6 +420,38 @@ def test_concurrent_loads_of_one_package(gh, tmp_path):
         assert [p.name for p in Path(results[0]["path"]).parent.iterdir()] == ["main~public~A"]
         downloads = [e["path"] for e in gh.log if e["status"] == 200]
         assert sorted(downloads) == sorted(set(downloads)) and len(downloads) == 4
+
+
+def _package_lock(cache_dir: Path, package: str) -> Path:
+    """The lock file of a package folder: `.locks/<FNV-1a of its path, 16 hex digits>.lock`."""
+    h = 0xCBF29CE484222325
+    for b in os.fsencode(package):
+        h = ((h ^ b) * 0x100000001B3) % (1 << 64)
+    return cache_dir / ".locks" / f"{h:016x}.lock"
+
+
+def test_a_load_waits_for_the_package_lock_and_refetches_a_copy_removed_meanwhile(gh, cache_dir):
+    url = "https://github.com/fusedio/udfs/tree/main/public/A"
+    first = fetch(gh, cache_dir, url)
+    lock = _package_lock(cache_dir, first["path"])
+    assert lock.is_file()
+    results = []
+    with open(lock, "r+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process fetching this package
+        waiter = threading.Thread(
+            target=lambda: results.append(fetch(gh, cache_dir, url, revalidate_s=0))
+        )
+        waiter.start()
+        time.sleep(0.5)
+        assert results == [] and waiter.is_alive()  # it waits for the lock
+        shutil.rmtree(first["path"])  # the copy it saw goes away before it gets the lock
+        gh.reset_counts()
+        fcntl.flock(held, fcntl.LOCK_UN)
+        waiter.join(timeout=30)
+    assert len(results) == 1
+    assert not results[0]["from_cache"] and results[0]["path"] == first["path"]
+    assert files_in(results[0]["path"])["utils.py"] == "HELPER = 42\n"
+    assert gh.requests["/raw/fusedio/udfs/main/public/A/utils.py"] == 1
 
 
 def test_other_endpoints_do_not_reuse_the_copy(gh, cache_dir):
