@@ -39,6 +39,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import uuid
 from typing import Any, Optional
 
@@ -108,7 +109,7 @@ class Bridge:
             # the Client reconnects by itself: give it the timeout, then start afresh
             waited = 0.0
             while client.status == "connecting" and waited < self.timeout:
-                threading.Event().wait(0.05)
+                time.sleep(0.05)
                 waited += 0.05
             if client.status == "running":
                 return client

@@ -213,9 +213,9 @@ fn write_state(path: &Path, state: &FetchState) -> Result<()> {
     fs::write(path, state_json(state)).map_err(|e| Error::io(path, e))
 }
 
-/// Write a whole package atomically as `dir`: into a temporary sibling first, then renamed into
-/// place (an old copy is renamed aside first, then deleted). Losing a race against another
-/// process installing the same package is fine: its complete copy stays.
+/// Write a whole package atomically as `dir`: into a temporary sibling first, then swapped into
+/// place ([`fsutil::replace`]). Callers hold the package's lock ([`lock_package`]), so no other
+/// install of it runs meanwhile.
 pub fn install(dir: &Path, files: &[(String, Vec<u8>)], state: &FetchState) -> Result<()> {
     let parent = dir
         .parent()
@@ -239,16 +239,9 @@ pub fn install(dir: &Path, files: &[(String, Vec<u8>)], state: &FetchState) -> R
     }
     // The state file last: a folder with it is complete (the rename makes it visible).
     write_state(&tmp.path().join(STATE_FILE), state)?;
-    match fsutil::replace(tmp.path(), dir) {
-        Ok(()) => {
-            tmp.keep();
-            Ok(())
-        }
-        // Another process installed the package between our two renames: keep its copy (the
-        // guard removes ours).
-        Err(_) if read_state(dir).is_some() => Ok(()),
-        Err(e) => Err(Error::io(dir, e)),
-    }
+    fsutil::replace(tmp.path(), dir).map_err(|e| Error::io(dir, e))?;
+    tmp.keep();
+    Ok(())
 }
 
 /// Rewrite the state file of an installed package (after a 304), atomically.

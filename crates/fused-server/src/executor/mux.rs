@@ -153,6 +153,7 @@ impl Drop for MuxProcess {
 pub(super) fn gone(pid: u32) -> ExecError {
     ExecError::Unavailable(format!("the Dask bridge process {pid} has ended"))
 }
+
 async fn write_loop(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
     while let Some(Outgoing::Frame(frame)) = rx.recv().await {
         if protocol::write_frame(&mut stdin, &frame).await.is_err() {
